@@ -123,7 +123,10 @@ class VideoReader:
             (``Evidence.frame_index``), to avoid demuxing twice; built here if None.
         rotation: display rotation (degrees CCW) to apply; read from the first
             frame's display matrix if None.
-        threads: let FFmpeg decode with frame/slice threads.
+        threads: let FFmpeg decode with frame/slice threads (``thread_type="AUTO"``).
+            Off by default: on the 2-core reference machine frame threading made
+            both sampled access (3.0 s → 5.2 s for 32 of 600 1080p frames) and
+            sequential decode (4.6 s → 6.5 s) slower; ``bench/decode.py`` measures it.
 
     Raises:
         NoVideoStream: the file has no video stream.
@@ -141,7 +144,7 @@ class VideoReader:
         path: str | Path,
         index: FrameIndex | None = None,
         rotation: int | None = None,
-        threads: bool = True,
+        threads: bool = False,
     ):
         self.path = Path(path)
         self._threads = threads

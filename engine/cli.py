@@ -1,0 +1,123 @@
+"""``forensic-analyze``: the analysis pipeline without a screen.
+
+Examples::
+
+    forensic-analyze resources/samples/*.mp4 --json out/analysis.json
+    forensic-analyze evidence/ --json out/batch.json --frames 64 --device cuda
+
+Writes one JSON document (schema in ``engine.pipeline``) holding every
+analysis and every file that could not be analysed with the reason, plus an
+``.npz`` sidecar per analysis for arrays (features, heatmaps). Exit status: 0
+when every file was analysed, 2 when some failed, 130 when cancelled (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import __version__
+from .io import atomic_write_json
+from .media import EvidenceError, Uniform
+from .media.probe import utc_now_iso
+from .pipeline import AnalysisCancelled, ClipConfig, analyze, registered_detectors
+
+MEDIA_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg",
+                  ".3gp", ".3g2", ".flv", ".wmv", ".asf"}
+
+
+def expand_inputs(items: list[str]) -> list[Path]:
+    """Files as given, plus media files (by extension) found recursively in given folders."""
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out += sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in MEDIA_SUFFIXES)
+        else:
+            out.append(p)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of ``forensic-analyze``."""
+    p = argparse.ArgumentParser(prog="forensic-analyze", description=__doc__.split("\n\n")[0])
+    p.add_argument("inputs", nargs="+", help="evidence files or folders (searched recursively)")
+    p.add_argument("--json", required=True, type=Path, help="output JSON (an .npz sidecar per file is written beside it)")
+    p.add_argument("--detectors", default="all", help="comma-separated detector ids, 'all' (default) or 'none'")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 …")
+    p.add_argument("--frames", type=int, default=32, help="frames sampled uniformly over the duration (default 32)")
+    p.add_argument("--face-backend", default="auto", choices=["auto", "mtcnn", "retinaface"])
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--version", action="version", version=f"forensic-workbench {__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``forensic-analyze`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.detectors == "all":
+        detectors = registered_detectors()
+    elif args.detectors == "none":
+        detectors = []
+    else:
+        detectors = [d.strip() for d in args.detectors.split(",") if d.strip()]
+    files = expand_inputs(args.inputs)
+    if not files:
+        print("forensic-analyze: no media files found in the given inputs", file=sys.stderr)
+        return 2
+    config = ClipConfig(sampling=Uniform(args.frames), face_backend=args.face_backend)
+    out_json: Path = args.json
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    analyses, failed = [], []
+    started = utc_now_iso()
+    bar = tqdm(total=len(files), unit="file", disable=args.quiet, dynamic_ncols=True)
+    try:
+        for n, path in enumerate(files):
+            bar.set_description(path.name[:40])
+            done = n
+
+            def progress(stage: str, fraction: float, done=done) -> None:
+                bar.n = round(done + fraction, 3)
+                bar.set_postfix_str(stage, refresh=True)
+
+            try:
+                result = analyze(path, detectors, device=args.device, progress=progress, config=config)
+            except EvidenceError as exc:
+                failed.append({"path": str(path), "error": exc.kind, "message": str(exc)})
+                tqdm.write(f"skipped {exc}", file=sys.stderr)
+                continue
+            sidecar = result.save_arrays(out_json.with_name(f"{out_json.stem}.{n:03d}.{path.stem}.npz"))
+            analyses.append(result.to_dict(sidecar))
+            bar.n = n + 1
+            bar.refresh()
+    except (KeyboardInterrupt, AnalysisCancelled):
+        bar.close()
+        print("forensic-analyze: cancelled; nothing more written", file=sys.stderr)
+        return 130
+    bar.close()
+    atomic_write_json(
+        out_json,
+        {
+            "schema_version": 1,
+            "tool": {"name": "forensic-analyze", "engine_version": __version__},
+            "command": ["forensic-analyze", *(argv if argv is not None else sys.argv[1:])],
+            "started": started,
+            "finished": utc_now_iso(),
+            "detectors_requested": detectors,
+            "analyses": analyses,
+            "failed": failed,
+        },
+    )
+    print(f"wrote {out_json} ({len(analyses)} analysed, {len(failed)} failed)")
+    for f in failed:
+        print(f"  failed: {f['message']}", file=sys.stderr)
+    return 0 if not failed else 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Atomic writes: temp file in the destination folder, fsync, then rename.
+
+Every file the engine writes (results JSON, npz sidecars, weights, cards, case
+files) goes through here, so a crash or a full disk never leaves a half-written
+file in place of a good one. Nothing is ever written next to evidence by these
+helpers unless the caller explicitly names such a path.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (same-folder temp file + ``os.replace``).
+
+    Raises:
+        OSError: the folder is not writable or the disk is full (``path`` is untouched).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> Path:
+    """Serialise ``obj`` as indented UTF-8 JSON and write it atomically (numpy scalars allowed)."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default, allow_nan=False)
+    return atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+
+
+def atomic_save_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
+    """Save arrays as a compressed ``.npz`` atomically. Object arrays are refused (no pickles).
+
+    Raises:
+        TypeError: an array has dtype ``object``.
+    """
+    for key, arr in arrays.items():
+        if np.asarray(arr).dtype == object:
+            raise TypeError(f"array {key!r} has dtype object; refusing to pickle it into {path}")
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Load an ``.npz`` with ``allow_pickle=False`` (never executes code from the file)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}

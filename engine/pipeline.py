@@ -1,0 +1,695 @@
+"""The analysis pipeline: one decode, one face pass, shared features, every detector.
+
+DESIGN.md "The analysis data flow"::
+
+    file --probe/hash--> Evidence
+         --VideoReader.sample(policy)--> frames             [decoded once]
+         --load_audio(sr)--> waveform                       [decoded once per rate]
+         --FaceDetector.detect_batch--> boxes --tracks-->   [detected once]
+         --each Detector.analyze(clip)--> DetectorResult
+         --> AnalysisResult --> JSON (+ .npz sidecar for arrays)
+
+:class:`MediaClip` computes each of those lazily and caches it, so several
+detectors share one decode, one face detection and one log-mel. ``analyze``
+reports progress through a plain callable and polls a plain ``cancel``
+callable (the GUI wraps both in Qt signals; the CLI in a tqdm bar).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from . import __version__
+from .io import atomic_save_npz, atomic_write_json, load_npz
+from .media import (
+    AudioTrack,
+    EvidenceError,
+    Evidence,
+    Frame,
+    SamplingPolicy,
+    Uniform,
+    VideoReader,
+    load_audio,
+    probe,
+)
+from .media.probe import utc_now_iso
+
+log = logging.getLogger(__name__)
+
+#: Version of the JSON result schema written by :meth:`AnalysisResult.save`.
+RESULT_SCHEMA_VERSION = 1
+
+ProgressFn = Callable[[str, float], None]
+"""``progress(stage, fraction)``: a human-readable stage and the overall fraction done in [0, 1]."""
+
+CancelFn = Callable[[], bool]
+"""``cancel()`` → True when the user asked to stop; polled between units of work."""
+
+
+class AnalysisCancelled(Exception):
+    """Raised inside ``analyze`` when ``cancel()`` returned True; nothing partial is saved."""
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` → ``"cuda"`` when a CUDA device is available, else ``"cpu"``; others pass through."""
+    if device == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+# ============================================================================ MediaClip
+@dataclass(frozen=True)
+class ClipConfig:
+    """How a :class:`MediaClip` samples and detects.
+
+    Attributes:
+        sampling: frame sampling policy (default: 32 frames uniformly over the duration).
+        face_backend: ``"auto"``, ``"mtcnn"`` or ``"retinaface"`` (see ``engine.faces``).
+        face_batch: frames per face-detection call; cancel is polled between calls.
+        device: torch device for face detection and detectors (``"auto"``, ``"cpu"``, ``"cuda"``).
+    """
+
+    sampling: SamplingPolicy = Uniform()
+    face_backend: str = "auto"
+    face_batch: int = 8
+    device: str = "auto"
+
+
+class MediaClip:
+    """One evidence file plus everything detectors share, each computed once on first use.
+
+    Args:
+        path: evidence file (read-only).
+        config: sampling, face backend, device.
+        evidence: an :class:`Evidence` from :func:`probe` to reuse (else probed here).
+        cancel: polled during long steps (frame decoding, face detection).
+
+    Raises:
+        EvidenceError subclasses from probe/decoding, naming the file.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        config: ClipConfig = ClipConfig(),
+        evidence: Evidence | None = None,
+        cancel: CancelFn | None = None,
+        face_detector: Any | None = None,
+    ):
+        self.path = Path(path)
+        self.config = config
+        self.device = resolve_device(config.device)
+        self._cancel = cancel or (lambda: False)
+        self._evidence = evidence
+        self._face_detector = face_detector
+        self._reader: VideoReader | None = None
+        self._frames: list[Frame] | None = None
+        self._detections: list[list] | None = None
+        self._tracks: list | None = None
+        self._audio: dict[tuple[int, bool], AudioTrack] = {}
+        self._cache: dict[Any, Any] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def check_cancel(self) -> None:
+        """Raise :class:`AnalysisCancelled` if the user asked to stop."""
+        if self._cancel():
+            raise AnalysisCancelled(f"{self.path}: analysis cancelled")
+
+    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """Generic per-clip cache for derived tensors (features a detector computes)."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    # ------------------------------------------------------------------ media
+    @property
+    def evidence(self) -> Evidence:
+        """Probe result (SHA-256 taken when first accessed)."""
+        if self._evidence is None:
+            self._evidence = probe(self.path)
+        return self._evidence
+
+    @property
+    def has_video(self) -> bool:
+        """Whether the file has a video stream."""
+        return bool(self.evidence.video)
+
+    @property
+    def reader(self) -> VideoReader:
+        """The frame-accurate reader, reusing the probe's frame index.
+
+        Raises:
+            NoVideoStream: audio-only evidence.
+        """
+        if self._reader is None:
+            ev = self.evidence
+            self._reader = VideoReader(self.path, index=ev.frame_index, rotation=ev.primary_video.rotation)
+        return self._reader
+
+    @property
+    def frames(self) -> list[Frame]:
+        """Sampled frames (``config.sampling``), decoded once; ``[]`` for audio-only evidence."""
+        if self._frames is None:
+            if not self.has_video:
+                self._frames = []
+            else:
+                frames = self.reader.sample(self.config.sampling, cancel=self._cancel)
+                self.check_cancel()
+                self._frames = frames
+        return self._frames
+
+    def audio(self, sr: int, mono: bool = True) -> AudioTrack:
+        """The audio track at ``sr`` Hz, decoded once per (rate, mono); may be ``AudioTrack.missing``."""
+        key = (int(sr), bool(mono))
+        if key not in self._audio:
+            if self.evidence.has_audio:
+                self._audio[key] = load_audio(self.path, sr, mono=mono)
+            else:
+                self._audio[key] = AudioTrack.missing(sr, f"{self.path.name}: no audio stream", mono)
+        return self._audio[key]
+
+    # ------------------------------------------------------------------ faces
+    @property
+    def face_detector(self):
+        """The face detector (created on first use, on ``self.device``)."""
+        if self._face_detector is None:
+            from .faces import create_face_detector
+
+            self._face_detector = create_face_detector(self.config.face_backend, device=self.device)
+        return self._face_detector
+
+    def detect_faces(self, progress: Callable[[float], None] | None = None) -> list[list]:
+        """Face boxes per sampled frame (``list[list[FaceBox]]``), detected once in batches."""
+        if self._detections is None:
+            frames = self.frames
+            out: list[list] = []
+            step = max(1, self.config.face_batch)
+            for start in range(0, len(frames), step):
+                self.check_cancel()
+                out.extend(self.face_detector.detect_batch([f.rgb for f in frames[start : start + step]]))
+                if progress:
+                    progress(min(1.0, (start + step) / max(len(frames), 1)))
+            self._detections = out
+        return self._detections
+
+    @property
+    def face_tracks(self) -> list:
+        """Face tracks over the sampled frames, main face first (``list[FaceTrack]``)."""
+        if self._tracks is None:
+            from .faces import build_tracks
+
+            dets = self.detect_faces()
+            self._tracks = build_tracks([(f.index, f.pts, d) for f, d in zip(self.frames, dets)])
+        return self._tracks
+
+    def face_crops(self, policy: str, track: int = 0) -> list[tuple[Frame, Any]]:
+        """``(frame, FaceCrop)`` for each sampled frame where face track ``track`` is present.
+
+        Crops use the track's smoothed boxes and the named crop policy
+        (``engine.faces.CROP_POLICIES``); computed once per (policy, track).
+        """
+
+        def compute():
+            from .faces import crop_face
+
+            tracks = self.face_tracks
+            if track >= len(tracks):
+                return []
+            by_index = {f.index: f for f in self.frames}
+            return [
+                (by_index[e.frame_index], crop_face(by_index[e.frame_index].rgb, e.smoothed, policy))
+                for e in tracks[track].entries
+            ]
+
+        return self.cached(("crops", policy, track), compute)
+
+    # ------------------------------------------------------------------ features
+    def log_mel_3res(self) -> np.ndarray | None:
+        """Seed 1's 3-resolution log-mel, ``float32 (3, 128, 1500)``; None without audio."""
+        from .features import LOGMEL_SR, log_mel_3res
+
+        def compute():
+            track = self.audio(LOGMEL_SR)
+            return log_mel_3res(track.waveform, LOGMEL_SR) if track.has_audio else None
+
+        return self.cached("log_mel_3res", compute)
+
+    def azimuthal_spectra(self, track: int = 0) -> np.ndarray:
+        """Seed 4's azimuthal spectra of the face crops (``freq_square1p5``), ``float64 (M, 300)``."""
+        from .features import azimuthal_spectra
+
+        return self.cached(
+            ("azimuthal", track), lambda: azimuthal_spectra([c.image for _, c in self.face_crops("freq_square1p5", track)])
+        )
+
+    def display_spectrogram(self, sr: int = 16000):
+        """dB spectrogram for the GUI (``DisplaySpectrogram``), or None without audio."""
+        from .features import display_spectrogram
+
+        def compute():
+            track = self.audio(sr)
+            return display_spectrogram(track.waveform, sr) if track.has_audio else None
+
+        return self.cached(("display_spectrogram", sr), compute)
+
+
+# ============================================================================ detectors
+@dataclass
+class FrameScore:
+    """A detector's score on one sampled frame (and face track, when face-based).
+
+    Attributes:
+        frame_index: frame position in presentation order.
+        pts: frame time in seconds.
+        score: P(fake) for deepfake detectors, top-class probability for camera ones.
+        track_id: face track, or None for whole-frame / audio detectors.
+        box: face box ``[x1, y1, x2, y2]`` in frame pixels, or None.
+        heatmap_key: key of this frame's explanation map in ``DetectorResult.heatmaps``.
+    """
+
+    frame_index: int
+    pts: float
+    score: float
+    track_id: int | None = None
+    box: list[float] | None = None
+    heatmap_key: str | None = None
+
+
+@dataclass
+class DetectorResult:
+    """What one detector concluded about one evidence file.
+
+    Attributes:
+        detector_id, task: e.g. ``"deepfake.effvit"``, ``"deepfake"`` / ``"camera"``.
+        status: ``"ok"``, ``"failed"`` (``message`` says why) or ``"skipped"`` (e.g. no faces).
+        score: video-level P(fake) (deepfake) or top-class probability (camera).
+        label: decision, e.g. ``"fake"``/``"real"`` or a camera-model class name.
+        class_probs: class name → probability (camera models; both classes for deepfake).
+        threshold: decision threshold applied to ``score``.
+        aggregation: frame → video rule used, e.g. ``"mean of frame sigmoid (seed 2 §2.4)"``.
+        frame_scores: per sampled frame.
+        heatmaps: key → ``float16 (h, w)`` in [0, 1], crop coordinates (saved in the npz sidecar).
+        model_card_id, weights_sha256: provenance of the weights.
+        parameters: every setting that changes the result.
+    """
+
+    detector_id: str
+    task: str
+    status: str = "ok"
+    message: str = ""
+    score: float | None = None
+    label: str | None = None
+    class_probs: dict[str, float] = field(default_factory=dict)
+    threshold: float | None = None
+    aggregation: str = ""
+    frame_scores: list[FrameScore] = field(default_factory=list)
+    heatmaps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    model_card_id: str | None = None
+    weights_sha256: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    started: str = ""
+    finished: str = ""
+    duration_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; heatmaps are listed by key and shape (arrays go to the sidecar)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "heatmaps"}
+        d["frame_scores"] = [dataclasses.asdict(s) for s in self.frame_scores]
+        d["heatmaps"] = {k: list(np.shape(v)) for k, v in self.heatmaps.items()}
+        return d
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A forensic detector: preprocessing + model + aggregation + explanation (DESIGN.md).
+
+    Implementations live one per module in ``engine/detectors/`` and register with
+    :func:`register_detector`. They read everything from the shared
+    :class:`MediaClip` (never decode or detect faces themselves).
+    """
+
+    id: ClassVar[str]
+    task: ClassVar[str]
+
+    def analyze(self, clip: MediaClip, progress: Callable[[float], None] | None = None) -> DetectorResult:
+        """Analyse the clip; call ``progress(fraction)`` and ``clip.check_cancel()`` between batches."""
+        ...
+
+
+DetectorFactory = Callable[..., Detector]
+_REGISTRY: dict[str, DetectorFactory] = {}
+
+
+def register_detector(detector_id: str) -> Callable[[DetectorFactory], DetectorFactory]:
+    """Class decorator: make a detector available under ``detector_id``.
+
+    Raises:
+        ValueError: the id is already registered.
+    """
+
+    def wrap(factory: DetectorFactory) -> DetectorFactory:
+        if detector_id in _REGISTRY and _REGISTRY[detector_id] is not factory:
+            raise ValueError(f"detector id {detector_id!r} registered twice")
+        _REGISTRY[detector_id] = factory
+        return factory
+
+    return wrap
+
+
+def _load_detector_modules() -> None:
+    from . import detectors  # noqa: F401  (imports register every detector module)
+
+
+def registered_detectors() -> list[str]:
+    """Ids of all registered detectors, sorted."""
+    _load_detector_modules()
+    return sorted(_REGISTRY)
+
+
+def create_detector(detector_id: str, device: str = "cpu", **kwargs: Any) -> Detector:
+    """Instantiate a registered detector (loads its weights).
+
+    Raises:
+        KeyError: unknown id (the message lists the registered ones).
+        engine.weights.WeightsError: its weights are missing or fail their SHA-256 check.
+    """
+    _load_detector_modules()
+    if detector_id not in _REGISTRY:
+        raise KeyError(f"unknown detector {detector_id!r}; registered: {', '.join(sorted(_REGISTRY)) or 'none'}")
+    return _REGISTRY[detector_id](device=device, **kwargs)
+
+
+# ============================================================================ results
+def _array_summary(a: np.ndarray) -> dict[str, Any]:
+    a = np.asarray(a)
+    finite = a[np.isfinite(a)] if a.size else a
+    return {
+        "shape": list(a.shape),
+        "dtype": str(a.dtype),
+        "min": float(finite.min()) if finite.size else None,
+        "max": float(finite.max()) if finite.size else None,
+        "mean": float(finite.mean()) if finite.size else None,
+    }
+
+
+@dataclass
+class AnalysisResult:
+    """Everything one analysis found, with provenance; saved as JSON plus an ``.npz`` sidecar.
+
+    Attributes:
+        evidence: ``Evidence.to_dict()`` (SHA-256 at intake).
+        sha256_at_end: SHA-256 re-taken after analysis (must equal the intake hash).
+        sampling: policy and the sampled frames ``[{index, pts}]``.
+        faces: backend, tracks with per-frame boxes, frames without a face.
+        audio: presence, reason when missing, rate, duration.
+        features: name → shape/dtype/min/max/mean (arrays in the sidecar).
+        detectors: one :class:`DetectorResult` per detector run.
+        arrays: name → array written to the sidecar (features, heatmaps).
+    """
+
+    evidence: dict[str, Any]
+    sampling: dict[str, Any]
+    faces: dict[str, Any]
+    audio: dict[str, Any]
+    features: dict[str, Any]
+    detectors: list[DetectorResult]
+    device: str
+    started: str
+    finished: str
+    duration_s: float
+    sha256_at_end: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    schema_version: int = RESULT_SCHEMA_VERSION
+    tool: dict[str, str] = field(
+        default_factory=lambda: {"name": "forensic-workbench", "engine_version": __version__}
+    )
+
+    def to_dict(self, sidecar: str | None = None) -> dict[str, Any]:
+        """JSON-ready dict; ``sidecar`` is the npz file name recorded for the arrays."""
+        return {
+            "schema_version": self.schema_version,
+            "tool": self.tool,
+            "environment": {"python": platform.python_version(), "platform": platform.platform()},
+            "evidence": self.evidence,
+            "sha256_at_end": self.sha256_at_end,
+            "evidence_unchanged": self.sha256_at_end == self.evidence.get("sha256"),
+            "device": self.device,
+            "started": self.started,
+            "finished": self.finished,
+            "duration_s": self.duration_s,
+            "sampling": self.sampling,
+            "faces": self.faces,
+            "audio": self.audio,
+            "features": self.features,
+            "detectors": [d.to_dict() for d in self.detectors],
+            "warnings": self.warnings,
+            "arrays_file": sidecar,
+            "arrays": sorted(self.all_arrays()),
+        }
+
+    def all_arrays(self) -> dict[str, np.ndarray]:
+        """Feature arrays plus every detector heatmap (keys ``<detector_id>/<key>``)."""
+        out = dict(self.arrays)
+        for d in self.detectors:
+            for k, v in d.heatmaps.items():
+                out[f"{d.detector_id}/{k}"] = v
+        return out
+
+    def save_arrays(self, npz_path: str | Path) -> str | None:
+        """Write the arrays (features, heatmaps) to an ``.npz`` atomically; returns its file name or None."""
+        arrays = self.all_arrays()
+        if not arrays:
+            return None
+        atomic_save_npz(npz_path, arrays)
+        return Path(npz_path).name
+
+    def save(self, json_path: str | Path) -> Path:
+        """Write ``<name>.json`` and its ``<name>.npz`` sidecar atomically (sidecar first).
+
+        Returns:
+            The JSON path.
+        """
+        json_path = Path(json_path)
+        sidecar = self.save_arrays(json_path.with_suffix(".npz"))
+        atomic_write_json(json_path, self.to_dict(sidecar))
+        return json_path
+
+
+def load_result_arrays(json_path: str | Path) -> dict[str, np.ndarray]:
+    """Arrays of a saved result (its ``.npz`` sidecar), loaded without pickle."""
+    import json
+
+    json_path = Path(json_path)
+    doc = json.loads(json_path.read_text(encoding="utf-8"))
+    if not doc.get("arrays_file"):
+        return {}
+    return load_npz(json_path.parent / doc["arrays_file"])
+
+
+def _policy_dict(policy: SamplingPolicy) -> dict[str, Any]:
+    return {"policy": type(policy).__name__, **dataclasses.asdict(policy)}
+
+
+def _faces_summary(clip: MediaClip) -> dict[str, Any]:
+    if not clip.has_video:
+        return {"backend": None, "tracks": [], "frames_without_face": []}
+    tracks = clip.face_tracks
+    with_face = {e.frame_index for t in tracks for e in t.entries}
+    box = lambda b: [round(float(v), 2) for v in (b.x1, b.y1, b.x2, b.y2)]  # noqa: E731
+    return {
+        "backend": getattr(clip.face_detector, "name", type(clip.face_detector).__name__),
+        "tracks": [
+            {
+                "track_id": t.track_id,
+                "entries": [
+                    {
+                        "frame_index": e.frame_index,
+                        "pts": round(e.pts, 6),
+                        "box": box(e.box),
+                        "smoothed_box": box(e.smoothed),
+                        "score": round(float(e.box.score), 4),
+                    }
+                    for e in t.entries
+                ],
+            }
+            for t in tracks
+        ],
+        "frames_without_face": [f.index for f in clip.frames if f.index not in with_face],
+    }
+
+
+class _Stages:
+    """Maps per-stage fractions onto one overall progress fraction."""
+
+    def __init__(self, progress: ProgressFn | None, weights: dict[str, float]):
+        self.progress = progress
+        total = sum(weights.values())
+        self.spans: dict[str, tuple[float, float]] = {}
+        acc = 0.0
+        for name, w in weights.items():
+            self.spans[name] = (acc / total, (acc + w) / total)
+            acc += w
+
+    def report(self, stage: str, label: str, fraction: float) -> None:
+        if self.progress is not None:
+            lo, hi = self.spans[stage]
+            self.progress(label, lo + (hi - lo) * min(max(fraction, 0.0), 1.0))
+
+
+def analyze(
+    path: str | Path,
+    detectors: Sequence[str | Detector] = (),
+    device: str = "auto",
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    config: ClipConfig | None = None,
+    compute_features: Iterable[str] = ("log_mel_3res", "azimuthal_spectra", "display_spectrogram"),
+) -> AnalysisResult:
+    """Analyse one evidence file: probe, sample, detect faces, compute features, run detectors.
+
+    Args:
+        path: evidence file (never modified; hashed before and after).
+        detectors: detector ids or instances; none → the shared stages only.
+        device: ``"auto"`` (CUDA if present), ``"cpu"``, ``"cuda"``.
+        progress: ``progress(stage_label, overall_fraction)``.
+        cancel: ``cancel() -> bool``, polled between frames/batches.
+        config: sampling and face settings (device here overrides ``config.device``).
+        compute_features: shared features to compute and save even if no detector asks.
+
+    Returns:
+        :class:`AnalysisResult`. A detector that raises is recorded with
+        ``status="failed"`` and its message; the others still run.
+
+    Raises:
+        EvidenceError: the evidence cannot be read at all (named file and problem).
+        AnalysisCancelled: ``cancel()`` returned True.
+    """
+    t0 = time.perf_counter()
+    started = utc_now_iso()
+    cfg = dataclasses.replace(config or ClipConfig(), device=device)
+    n_det = len(detectors)
+    stages = _Stages(progress, {"probe": 1, "frames": 3, "faces": 4, "features": 2, "detectors": 6 * n_det, "verify": 1})
+    cancel = cancel or (lambda: False)
+
+    stages.report("probe", "Hashing and probing", 0.0)
+    evidence = probe(path)
+    clip = MediaClip(path, cfg, evidence=evidence, cancel=cancel)
+    clip.check_cancel()
+    warnings = list(evidence.warnings)
+
+    stages.report("frames", "Decoding sampled frames", 0.0)
+    frames = clip.frames
+    stages.report("frames", "Decoding sampled frames", 1.0)
+
+    stages.report("faces", "Detecting faces", 0.0)
+    if frames:
+        clip.detect_faces(lambda f: stages.report("faces", "Detecting faces", f))
+        faces = _faces_summary(clip)
+        if not faces["tracks"]:
+            warnings.append("no face found in any sampled frame: face-based detectors are skipped")
+    else:
+        faces = _faces_summary(clip)
+
+    stages.report("features", "Computing audio and image features", 0.0)
+    audio_track = clip.audio(16000)
+    audio = {
+        "has_audio": audio_track.has_audio,
+        "missing_reason": audio_track.missing_reason,
+        "codec": audio_track.codec,
+        "source_sample_rate": audio_track.source_sample_rate,
+        "source_channels": audio_track.source_channels,
+        "duration_s": audio_track.duration_s,
+        "problems": list(audio_track.problems),
+    }
+    features: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
+    wanted = list(compute_features)
+    for i, name in enumerate(wanted):
+        clip.check_cancel()
+        value = None
+        try:
+            if name == "log_mel_3res":
+                value = clip.log_mel_3res()
+            elif name == "azimuthal_spectra":
+                value = clip.azimuthal_spectra() if clip.face_tracks else None
+            elif name == "display_spectrogram":
+                spec = clip.display_spectrogram()
+                if spec is not None:
+                    arrays["display_spectrogram/db"] = spec.db.astype(np.float16)
+                    arrays["display_spectrogram/times_s"] = np.asarray(spec.times_s)
+                    arrays["display_spectrogram/freqs_hz"] = np.asarray(spec.freqs_hz)
+                    features[name] = _array_summary(spec.db)
+                continue
+            else:
+                raise KeyError(f"unknown feature {name!r}")
+        except ValueError as exc:  # e.g. audio too short for the log-mel
+            features[name] = {"error": str(exc)}
+            warnings.append(f"{name}: {exc}")
+            continue
+        if value is not None:
+            arrays[name] = np.asarray(value)
+            features[name] = _array_summary(value)
+        else:
+            features[name] = None
+        stages.report("features", "Computing audio and image features", (i + 1) / max(len(wanted), 1))
+
+    results: list[DetectorResult] = []
+    for k, det in enumerate(detectors):
+        clip.check_cancel()
+        det_id = det if isinstance(det, str) else det.id
+        label = f"Running {det_id}"
+        stages.report("detectors", label, k / max(n_det, 1))
+        d_started, d_t0 = utc_now_iso(), time.perf_counter()
+        try:
+            instance = create_detector(det, device=clip.device) if isinstance(det, str) else det
+            res = instance.analyze(
+                clip, progress=lambda f, k=k: stages.report("detectors", label, (k + f) / max(n_det, 1))
+            )
+        except (AnalysisCancelled, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a failing detector must not take the others down
+            log.exception("detector %s failed on %s", det_id, path)
+            res = DetectorResult(det_id, getattr(det, "task", "unknown"), status="failed", message=f"{type(exc).__name__}: {exc}")
+        res.started, res.finished, res.duration_s = d_started, utc_now_iso(), time.perf_counter() - d_t0
+        results.append(res)
+
+    stages.report("verify", "Re-hashing evidence", 0.0)
+    from .media import sha256_file
+
+    end_hash = sha256_file(path)
+    if end_hash != evidence.sha256:
+        warnings.append(f"EVIDENCE CHANGED DURING ANALYSIS: SHA-256 was {evidence.sha256}, now {end_hash}")
+    stages.report("verify", "Done", 1.0)
+    return AnalysisResult(
+        evidence=evidence.to_dict(),
+        sampling={**_policy_dict(cfg.sampling), "frames": [{"index": f.index, "pts": round(f.pts, 6)} for f in frames]},
+        faces=faces,
+        audio=audio,
+        features=features,
+        detectors=results,
+        device=clip.device,
+        started=started,
+        finished=utc_now_iso(),
+        duration_s=time.perf_counter() - t0,
+        sha256_at_end=end_hash,
+        warnings=warnings,
+        arrays=arrays,
+    )
+
+
+__all__ = [
+    "AnalysisCancelled", "AnalysisResult", "ClipConfig", "Detector", "DetectorResult", "EvidenceError",
+    "FrameScore", "MediaClip", "analyze", "create_detector", "load_result_arrays", "register_detector",
+    "registered_detectors", "resolve_device",
+]

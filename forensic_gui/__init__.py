@@ -1,0 +1,1 @@
+"""PySide6 view layer of Forensic Workbench. Holds no ML code: it only calls ``engine``."""

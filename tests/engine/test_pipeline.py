@@ -1,0 +1,143 @@
+"""analyze(): one decode, one face pass, features, detectors isolated, JSON + npz, cancel."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from conftest import DATA, SAMPLES
+from engine.io import load_npz
+from engine.media import Uniform
+from engine.pipeline import (
+    AnalysisCancelled,
+    ClipConfig,
+    DetectorResult,
+    FrameScore,
+    MediaClip,
+    analyze,
+    load_result_arrays,
+)
+
+SAMPLE = SAMPLES / "WDA_AlexandriaOcasioCortez_000.mp4"
+
+
+class MeanBrightness:
+    """A tiny, real detector for tests: P(fake) = mean face-crop brightness (not a forensic method)."""
+
+    id: ClassVar[str] = "test.brightness"
+    task: ClassVar[str] = "deepfake"
+
+    def analyze(self, clip: MediaClip, progress=None) -> DetectorResult:
+        crops = clip.face_crops("effvit_square224")
+        scores = [FrameScore(f.index, f.pts, float(c.image.mean() / 255), 0, None, f"f{f.index}") for f, c in crops]
+        heat = {f"f{f.index}": (c.image.mean(axis=2) / 255).astype(np.float16) for f, c in crops}
+        return DetectorResult(self.id, self.task, score=float(np.mean([s.score for s in scores])), frame_scores=scores,
+                              heatmaps=heat, aggregation="mean of frame scores")
+
+
+class Broken:
+    id: ClassVar[str] = "test.broken"
+    task: ClassVar[str] = "deepfake"
+
+    def analyze(self, clip, progress=None):
+        raise RuntimeError("model exploded")
+
+
+@pytest.fixture(scope="module")
+def sample_result():
+    stages = []
+    result = analyze(SAMPLE, [MeanBrightness(), Broken()], device="cpu",
+                     progress=lambda s, f: stages.append((s, f)))
+    return result, stages
+
+
+def test_analyze_shared_stages(sample_result):
+    result, stages = sample_result
+    assert result.evidence["sha256"] == result.sha256_at_end
+    assert len(result.sampling["frames"]) == 32
+    assert result.faces["backend"] == "mtcnn"
+    assert len(result.faces["tracks"]) >= 1 and len(result.faces["tracks"][0]["entries"]) == 32
+    assert result.features["log_mel_3res"]["shape"] == [3, 128, 1500]
+    assert result.features["azimuthal_spectra"]["shape"] == [32, 300]
+    assert result.audio["has_audio"]
+    fr = [f for _, f in stages]
+    assert fr == sorted(fr) and fr[0] == 0.0 and fr[-1] == 1.0
+
+
+def test_detector_failure_is_isolated(sample_result):
+    result, _ = sample_result
+    ok, broken = result.detectors
+    assert ok.status == "ok" and len(ok.frame_scores) == 32 and 0 < ok.score < 1
+    assert broken.status == "failed" and "model exploded" in broken.message
+
+
+def test_json_and_sidecar(sample_result, tmp_path):
+    result, _ = sample_result
+    path = result.save(tmp_path / "res.json")
+    doc = json.loads(path.read_text())
+    assert doc["schema_version"] == 1 and doc["evidence_unchanged"] is True
+    assert doc["arrays_file"] == "res.npz"
+    arrays = load_result_arrays(path)
+    assert arrays["log_mel_3res"].shape == (3, 128, 1500)
+    assert arrays["test.brightness/f0"].dtype == np.float16
+    assert set(doc["arrays"]) == set(arrays)
+    assert doc["detectors"][0]["heatmaps"]["f0"] == [224, 224]
+
+
+def test_clip_decodes_and_detects_once(monkeypatch):
+    from engine.media import video
+
+    calls = {"sample": 0}
+    original = video.VideoReader.sample
+
+    def counting(self, *a, **k):
+        calls["sample"] += 1
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(video.VideoReader, "sample", counting)
+    clip = MediaClip(DATA / "retalking_face5.mp4", ClipConfig(sampling=Uniform(8), device="cpu"))
+    det_calls = []
+    real = clip.face_detector.detect_batch
+    clip.face_detector.detect_batch = lambda imgs: det_calls.append(len(imgs)) or real(imgs)
+    for _ in range(2):
+        clip.face_crops("effvit_square224")
+        clip.face_crops("mtcnn_margin40_160")
+        clip.azimuthal_spectra()
+    assert calls["sample"] == 1
+    assert sum(det_calls) == 8
+
+
+def test_no_audio_no_face_still_writes_result(tmp_path):
+    result = analyze(DATA / "bikes.mp4", device="cpu", config=ClipConfig(sampling=Uniform(6)))
+    assert not result.audio["has_audio"] and "no audio stream" in result.audio["missing_reason"]
+    assert result.features["log_mel_3res"] is None
+    assert result.faces["tracks"] == [] and len(result.faces["frames_without_face"]) == 6
+    assert any("no face" in w for w in result.warnings)
+    result.save(tmp_path / "bikes.json")
+
+
+def test_audio_only_evidence(gen_dir):
+    from media_factory import make_audio_only
+
+    result = analyze(make_audio_only(gen_dir / "tone_only.m4a", seconds=3.0), device="cpu")
+    assert result.sampling["frames"] == [] and result.audio["has_audio"]
+    assert result.features["log_mel_3res"]["shape"] == [3, 128, 1500]
+
+
+def test_cancel_raises_and_saves_nothing(tmp_path):
+    polls = []
+    with pytest.raises(AnalysisCancelled):
+        analyze(SAMPLE, device="cpu", cancel=lambda: polls.append(1) or len(polls) > 3)
+    assert not list(tmp_path.iterdir())
+
+
+def test_npz_never_pickles(tmp_path):
+    from engine.io import atomic_save_npz
+
+    with pytest.raises(TypeError, match="object"):
+        atomic_save_npz(tmp_path / "x.npz", {"bad": np.array([{"a": 1}], dtype=object)})
+    atomic_save_npz(tmp_path / "y.npz", {"ok": np.arange(3)})
+    assert load_npz(tmp_path / "y.npz")["ok"].tolist() == [0, 1, 2]
