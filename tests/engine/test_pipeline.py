@@ -141,3 +141,17 @@ def test_npz_never_pickles(tmp_path):
         atomic_save_npz(tmp_path / "x.npz", {"bad": np.array([{"a": 1}], dtype=object)})
     atomic_save_npz(tmp_path / "y.npz", {"ok": np.arange(3)})
     assert load_npz(tmp_path / "y.npz")["ok"].tolist() == [0, 1, 2]
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    from engine.io import atomic_write_json
+
+    target = tmp_path / "case.json"
+    atomic_write_json(target, {"v": 1})
+    from engine.io import _UMASK
+
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_UMASK  # not mkstemp's 0600
+    with pytest.raises(TypeError):
+        atomic_write_json(target, {"v": object()})
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["case.json"]  # no temp file left behind
