@@ -16,6 +16,8 @@ ids and boxes.
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Sequence
 
@@ -40,8 +42,9 @@ class TrackEntry:
         frame_index: 0-based frame index in the video stream (``Frame.index``).
         pts: presentation time of the frame in seconds (``Frame.pts``).
         box: the raw detector box in frame pixels.
-        smoothed: the temporally smoothed box in frame pixels (same score as
-            ``box``, no landmarks); use this one for cropping.
+        smoothed: the temporally smoothed box in frame pixels (same score and
+            the same detected landmarks as ``box``: smoothing moves the box,
+            not the measured points); use this one for cropping.
     """
 
     frame_index: int
@@ -195,7 +198,10 @@ def _smooth_entries(items: list[tuple[int, int, float, FaceBox]], window: int) -
             frame_index=fi,
             pts=pts,
             box=b,
-            smoothed=FaceBox.from_center_size(g[0], g[1], max(g[2], 0.0), max(g[3], 0.0), b.score),
+            smoothed=dataclasses.replace(
+                FaceBox.from_center_size(g[0], g[1], max(g[2], 0.0), max(g[3], 0.0), b.score),
+                landmarks=b.landmarks,
+            ),
         )
         for (_, fi, pts, b), g in zip(items, geo)
     )
