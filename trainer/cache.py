@@ -18,6 +18,9 @@ from engine.io import atomic_save_npz, load_npz
 from engine.media import Uniform, sha256_file
 from engine.pipeline import ClipConfig, MediaClip
 
+#: Bump when the cache's content changes; older caches are rebuilt.
+CACHE_VERSION = 2
+
 #: Crop policies whose crops have a fixed size and are stacked into one array.
 FIXED_SIZE_POLICIES = tuple(name for name in CROP_POLICIES if name != "freq_square1p5")
 
@@ -36,8 +39,8 @@ class CachedVideo:
 
 
 def cache_path(out_dir: Path, source: Path, sha256: str) -> Path:
-    """``<out_dir>/<stem>.<first 12 hex of sha256>.npz``."""
-    return Path(out_dir) / f"{Path(source).stem}.{sha256[:12]}.npz"
+    """``<out_dir>/<stem>.<first 12 hex of sha256>.v<CACHE_VERSION>.npz``."""
+    return Path(out_dir) / f"{Path(source).stem}.{sha256[:12]}.v{CACHE_VERSION}.npz"
 
 
 def cache_video(path: str | Path, out_dir: str | Path, frames: int = 32, device: str = "auto",
@@ -51,6 +54,8 @@ def cache_video(path: str | Path, out_dir: str | Path, frames: int = 32, device:
     * ``crops/<policy>`` uint8 (M, S, S, 3) RGB for the fixed-size crop policies;
     * ``landmarks/<policy>`` float32 (M, 5, 2): MTCNN's 5 points in crop pixels (NaN if absent);
     * ``crop_frames/<policy>`` int64 (M,): frame index of each crop;
+    * ``freq_crops/<i>`` uint8 (h, w, 3) and ``freq_landmarks/<i>`` float32 (5, 2): the
+      variable-size, unresized ``freq_square1p5`` crops (seed 4 §4.4), one key per crop;
     * ``azimuthal_spectra`` float64 (M, 300) of the ``freq_square1p5`` crops;
     * ``log_mel_3res`` float32 (3, 128, 1500) when the video has audio.
 
@@ -79,6 +84,14 @@ def cache_video(path: str | Path, out_dir: str | Path, frames: int = 32, device:
             lm = c.box.landmarks
             lms.append(c.frame_to_crop_xy(np.asarray(lm, np.float32)) if lm is not None else np.full((5, 2), np.nan))
         arrays[f"landmarks/{name}"] = np.asarray(lms, np.float32).reshape(-1, 5, 2)
+    freq = clip.face_crops("freq_square1p5")
+    arrays["crop_frames/freq_square1p5"] = np.array([f.index for f, _ in freq], dtype=np.int64)
+    for i, (_, c) in enumerate(freq):  # variable size: one array per crop (npz holds no ragged arrays)
+        arrays[f"freq_crops/{i:04d}"] = c.image
+        lm = c.box.landmarks
+        arrays[f"freq_landmarks/{i:04d}"] = (
+            c.frame_to_crop_xy(np.asarray(lm, np.float32)) if lm is not None else np.full((5, 2), np.nan, np.float32)
+        ).astype(np.float32)
     if clip.face_tracks:
         arrays["azimuthal_spectra"] = clip.azimuthal_spectra()
     mel = clip.log_mel_3res()

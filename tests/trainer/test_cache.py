@@ -26,6 +26,11 @@ def test_cache_equals_engine_preprocessing(tmp_path):
     assert arrays["crops/mtcnn_margin40_160"].shape == (4, 160, 160, 3)
     assert np.array_equal(arrays["log_mel_3res"], clip.log_mel_3res())
     assert arrays["azimuthal_spectra"].shape == (4, 300)
+    freq = [arrays[f"freq_crops/{i:04d}"] for i in range(4)]
+    assert all(c.dtype == np.uint8 and c.shape[0] == c.shape[1] for c in freq)  # square, not resized
+    from engine.features import azimuthal_spectrum
+
+    assert np.allclose(azimuthal_spectrum(freq[0]), arrays["azimuthal_spectra"][0])
     lm = arrays["landmarks/effvit_square224"]
     assert lm.shape == (4, 5, 2) and np.isfinite(lm).all()
     assert ((lm >= 0) & (lm < 224)).all()  # the 5 points fall inside the 224 crop
