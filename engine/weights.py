@@ -77,6 +77,8 @@ class ModelCard:
         paper: the seed / paper the detector implements.
         quirks: seed quirks and how this implementation differs (spec [quirk]).
         created, trainer_version, command: provenance.
+        training: facts of the training run (data counts, epochs, wall time, hardware,
+            held-out metrics at video level …) copied from the run's ``summary.json``.
     """
 
     detector_id: str
@@ -94,6 +96,7 @@ class ModelCard:
     created: str = ""
     trainer_version: str = ""
     command: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
     schema_version: int = CARD_SCHEMA_VERSION
 
     @property
@@ -110,6 +113,15 @@ class ModelCard:
         """Build from a parsed ``card.json`` (unknown keys are ignored)."""
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def update_card(model_dir: str | Path, **changes: Any) -> ModelCard:
+    """Rewrite fields of a model folder's ``card.json`` (never ``sha256``), atomically."""
+    if "sha256" in changes:
+        raise ValueError("sha256 is computed from the weight file, not set")
+    card = ModelCard.from_dict({**load_card(model_dir).to_dict(), **changes})
+    atomic_write_json(Path(model_dir) / CARD_FILE, card.to_dict())
+    return card
 
 
 def find_model_dir(detector_id: str, paths: list[Path] | None = None) -> Path:

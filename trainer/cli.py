@@ -10,8 +10,8 @@ Sub-commands:
     ``engine.pipeline.MediaClip`` gives detectors at analysis time; videos
     already cached are skipped (see :mod:`trainer.cache`).
 
-Model fitting, evaluation and the benchmark tables build on this cache
-(issues 3, 6, 7).
+``fit --config CONFIG.yaml --out RUN_DIR``
+    Train one detector (see :mod:`trainer.fit` for the config and the run folder).
 """
 
 from __future__ import annotations
@@ -33,13 +33,22 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``forensic-train`` console script."""
     parser = argparse.ArgumentParser(prog="forensic-train", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("cache", help="write the engine's preprocessing of videos to npz")
+    f = sub.add_parser("fit", help="train one detector from a YAML config into a run folder")
+    f.add_argument("--config", required=True, type=Path)
+    f.add_argument("--out", required=True, type=Path)
+    f.add_argument("--device", default="auto")
+    c = sub.add_parser("cache", aliases=["prepare"], help="write the engine's preprocessing of videos to npz")
     c.add_argument("inputs", nargs="+")
     c.add_argument("--out", required=True, type=Path)
     c.add_argument("--frames", type=int, default=32)
     c.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    if args.command == "cache":
+    if args.command == "fit":
+        from .fit import run_fit
+
+        run_fit(args.config, args.out, args.device, argv)
+        return 0
+    if args.command in ("cache", "prepare"):
         entries, failed = [], []
         for path in tqdm(expand_inputs(args.inputs), unit="video"):
             try:

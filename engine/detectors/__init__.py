@@ -6,3 +6,5 @@ them all so the registry is complete. Detectors arrive with their trained
 weights (issues 3, 6, 7); until then the registry is empty and ``analyze``
 runs the shared stages only.
 """
+
+from . import freq  # noqa: F401,E402  (registers "deepfake.freq")

@@ -1,0 +1,139 @@
+"""``forensic-train fit --config CONFIG.yaml --out RUN_DIR``: one detector's training run.
+
+A run folder holds everything needed to audit the bundled weights::
+
+    RUN_DIR/config.yaml          the config as run (plus the command line)
+    RUN_DIR/model.safetensors    exported inner model weights (what the GUI loads)
+    RUN_DIR/card.json            model card (sha256, data, metrics, limitations, command)
+    RUN_DIR/summary.json         counts, epochs, wall time, hardware, held-out metrics
+    RUN_DIR/logs/metrics.csv     per-epoch metrics (Lightning CSVLogger) for neural models
+    RUN_DIR/roc.png, RUN_DIR/val_results.{csv,json}   held-out evaluation (trainer.metrics)
+
+Config (YAML)::
+
+    detector: deepfake.effvit          # or deepfake.freq
+    seed: 0
+    data:
+      cache_dir: cache/real_faces      # preprocessing cache (resumable, sha256-keyed)
+      frames_per_video: 20             # equidistant frames per video (seed 2 §2.3 intent)
+      train_videos: [glob, ...]        # real videos; one video = one person
+      val_videos: [glob, ...]          # held-out people (never also in train)
+    train: {...}                       # EffViTTrainConfig fields (effvit) / variant etc. (freq)
+    card: {training_data: ..., limitations: [...], quirks: [...]}
+
+Globs are resolved relative to the current directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from engine.io import atomic_write_bytes, atomic_write_json
+
+from .cache import cache_video
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Parse a run config (YAML) and check its required keys.
+
+    Raises:
+        ValueError: a required key is missing or a video glob matches nothing.
+    """
+    cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    for key in ("detector", "data"):
+        if key not in cfg:
+            raise ValueError(f"{path}: missing '{key}'")
+    return cfg
+
+
+def resolve_videos(patterns: list[str]) -> list[Path]:
+    """Expand globs (sorted, de-duplicated).
+
+    Raises:
+        ValueError: a pattern matches no file.
+    """
+    out: list[Path] = []
+    for pattern in patterns:
+        hits = sorted(glob.glob(pattern, recursive=True))
+        if not hits:
+            raise ValueError(f"video pattern {pattern!r} matches no file")
+        out += [Path(h) for h in hits]
+    return list(dict.fromkeys(out))
+
+
+def prepare(videos: list[Path], cache_dir: Path, frames: int, device: str = "auto") -> list[Path]:
+    """Cache every video with the engine's preprocessing (skips ones already cached)."""
+    from tqdm import tqdm
+
+    return [cache_video(v, cache_dir, frames, device).cache for v in tqdm(videos, unit="video", desc="prepare")]
+
+
+def _hardware() -> str:
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    import os
+
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def run_fit(config_path: str | Path, out_dir: str | Path, device: str = "auto", argv: list[str] | None = None) -> dict:
+    """Run one training from its config; returns the summary also written to ``summary.json``.
+
+    Raises:
+        ValueError: bad config; KeyError: unknown detector.
+    """
+    cfg = load_config(config_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = shlex.join(["forensic-train", *(argv if argv is not None else sys.argv[1:])])
+    atomic_write_bytes(out_dir / "config.yaml", yaml.safe_dump({**cfg, "command": command}, sort_keys=False).encode())
+    data = cfg["data"]
+    train_videos = resolve_videos(data["train_videos"])
+    val_videos = resolve_videos(data["val_videos"])
+    overlap = {v.resolve() for v in train_videos} & {v.resolve() for v in val_videos}
+    if overlap:
+        raise ValueError(f"videos in both train and val: {sorted(map(str, overlap))}")
+    cache_dir = Path(data.get("cache_dir", out_dir / "cache"))
+    frames = int(data.get("frames_per_video", 20))
+    train_caches = prepare(train_videos, cache_dir, frames, device)
+    val_caches = prepare(val_videos, cache_dir, frames, device)
+    card_info = dict(cfg.get("card", {}))
+    card_info.setdefault("training_data", "")
+    card_info["training_data"] += (
+        f" Train videos ({len(train_videos)}): {', '.join(v.name for v in train_videos)}."
+        f" Held-out videos ({len(val_videos)}): {', '.join(v.name for v in val_videos)}."
+    )
+    detector = cfg["detector"]
+    train = dict(cfg.get("train", {}))
+    seed = int(cfg.get("seed", 0))
+    if detector == "deepfake.effvit":
+        from .effvit_fit import EffViTTrainConfig, fit_effvit
+
+        tcfg = EffViTTrainConfig(seed=seed, **train)
+        summary = fit_effvit(train_caches, val_caches, tcfg, out_dir, card_info, command)
+    elif detector == "deepfake.freq":
+        from .freq_data import fit_freq_from_caches
+
+        summary = fit_freq_from_caches(train_caches, val_caches, train, seed, out_dir, card_info, command)
+    else:
+        raise KeyError(f"no trainer for detector {detector!r}")
+    summary["command"] = command
+    summary.setdefault("hardware", _hardware())
+    atomic_write_json(out_dir / "summary.json", summary)
+    from engine.weights import update_card
+
+    update_card(out_dir, training=json.loads(json.dumps(summary, default=str)))
+    print(json.dumps(summary, indent=2, default=str))
+    return summary
