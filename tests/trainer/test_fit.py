@@ -63,7 +63,8 @@ def test_fit_rejects_overlapping_people(tmp_path):
 def test_fit_effvit_tiny(tmp_path):
     pytest.importorskip("engine.models.effvit")
     out = tmp_path / "run_effvit"
-    train = {"batch_size": 4, "max_epochs": 1, "limit_train_batches": 2, "accelerator": "cpu", "devices": 1}
+    train = {"batch_size": 4, "max_epochs": 1, "limit_train_batches": 2, "accelerator": "cpu", "devices": 1,
+             "bn_recalibrate_batches": 1, "model": {"trainable_blocks_from": 0}}
     assert main(["fit", "--config", _config(tmp_path, "deepfake.effvit", train), "--out", str(out),
                  "--device", "cpu"]) == 0
     summary, card = _check_run(out, "deepfake.effvit")

@@ -1,0 +1,324 @@
+"""Transformer relevancy (Chefer et al.) for attention models such as :class:`engine.models.EffViT`.
+
+Paper: H. Chefer, S. Gur, L. Wolf, "Generic Attention-model Explainability for
+Interpreting Bi-Modal and Encoder-Decoder Transformers", ICCV 2021,
+arXiv:2103.15679 (code: hila-chefer/Transformer-MM-Explainability). Seed 2 §2.5
+applies its self-attention rules to the EfficientNet-B0 + ViT detector:
+
+1. forward with the post-softmax attention ``A_b`` of every block recorded
+   (:func:`record_attention`) and its gradient ``dy/dA_b`` from the single fake logit ``y``;
+2. ``R = I`` (``N+1`` tokens incl. CLS); for each block in order
+   ``Ā = E_h[(∇A ⊙ A)^+]`` (rule 5, :func:`avg_heads`) and ``R = R + Ā R`` (rule 6,
+   :func:`apply_self_attention_rules`);
+3. relevance = ``R[0, 1:]``: the CLS row without CLS (1024 values for EffViT).
+
+The rules are pure functions so they read against the paper and are tested
+against a hand computation; :func:`relevancy_maps` holds no state between calls.
+
+**Tokens are not pixels.** EffViT's 1024 tokens are learned projections of the
+whole 7x7x1280 feature map (spec §2.2 step 3), so token k has no location.
+:func:`tokens_to_grid` reproduces the seed's visualisation, which lays them out
+on a 32x32 grid anyway: a heuristic of the seed, not geometry. Treat the map
+as the seed's picture, not as evidence of *where* a manipulation is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "AttentionRecord",
+    "record_attention",
+    "avg_heads",
+    "apply_self_attention_rules",
+    "relevancy_from_attention",
+    "relevancy_maps",
+    "relevancy_map",
+    "tokens_to_grid",
+    "fake_logit",
+]
+
+TargetFn = Callable[[torch.Tensor], torch.Tensor]
+"""``target(logits (B, C)) -> (B,)`` scores whose gradient is explained."""
+
+
+def fake_logit(logits: torch.Tensor) -> torch.Tensor:
+    """Default target: column 0 of ``logits (B, C)`` (EffViT's single "fake" logit) -> ``(B,)``."""
+    return logits[:, 0]
+
+
+# ============================================================================ recording
+@dataclass
+class AttentionRecord:
+    """Attention maps and their gradients captured inside :func:`record_attention`.
+
+    Attributes:
+        maps: one ``float (B, heads, N, N)`` post-softmax attention per recorded
+            layer call, in call (= block) order; still attached to the autograd graph.
+        grads: ``d target / d map`` per entry of ``maps`` (same shapes), filled by the
+            tensor hooks when a backward pass reaches the map; ``None`` until then.
+    """
+
+    maps: list[torch.Tensor] = field(default_factory=list)
+    grads: list[torch.Tensor | None] = field(default_factory=list)
+
+    def clear(self) -> None:
+        """Drop all maps and gradients (and with them the autograd graph they reference)."""
+        self.maps.clear()
+        self.grads.clear()
+
+
+def _attention_layers(model: nn.Module) -> list[nn.Module]:
+    getter = getattr(model, "attention_layers", None)
+    if getter is None:
+        raise TypeError(
+            f"{type(model).__name__} has no attention_layers(): it must list the modules whose output "
+            "is the post-softmax attention (B, heads, N, N), in block order"
+        )
+    layers = list(getter())
+    if not layers:
+        raise ValueError(f"{type(model).__name__}.attention_layers() is empty")
+    return layers
+
+
+@contextlib.contextmanager
+def record_attention(model: nn.Module, grads: bool = True) -> Iterator[AttentionRecord]:
+    """Record every attention map (and, on backward, its gradient) while the block is open.
+
+    Registers a forward hook on each module of ``model.attention_layers()``; the
+    hook keeps the output tensor and, if ``grads`` and the tensor requires grad,
+    calls ``register_hook`` on it to capture its gradient. On exit (also on error)
+    every hook handle is removed and the record is cleared, so nothing stays on
+    the model and a later forward stores no attention.
+
+    Args:
+        model: exposes ``attention_layers() -> list[nn.Module]`` (e.g. ``EffViT``).
+        grads: also capture gradients.
+
+    Yields:
+        :class:`AttentionRecord`; entries append in forward order (call
+        ``record.clear()`` between forwards to reuse it).
+
+    Raises:
+        TypeError: the model has no ``attention_layers``.
+    """
+    record = AttentionRecord()
+    handles = []
+
+    def on_forward(module, inputs, output):
+        idx = len(record.maps)
+        record.maps.append(output)
+        record.grads.append(None)
+        if grads and output.requires_grad:
+
+            def on_grad(g, idx=idx):
+                if idx < len(record.grads):
+                    record.grads[idx] = g
+
+            output.register_hook(on_grad)
+
+    try:
+        for layer in _attention_layers(model):
+            handles.append(layer.register_forward_hook(on_forward))
+        yield record
+    finally:
+        for h in handles:
+            h.remove()
+        record.clear()
+
+
+# ============================================================================ rules
+def avg_heads(attn: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """Rule 5 (Chefer et al. 2021, eq. 5): ``Ā = E_h[(∇A ⊙ A)^+]``.
+
+    Args:
+        attn: post-softmax attention ``(..., heads, N, N)``.
+        grad: its gradient, same shape.
+
+    Returns:
+        ``(..., N, N)``: the mean over the head axis (-3) of ``clamp(grad * attn, min=0)``.
+        (The seed's helper reshapes to ``(-1, N, N)`` and so only works for batch 1;
+        this keeps any leading batch axes.)
+    """
+    if attn.shape != grad.shape or attn.ndim < 3:
+        raise ValueError(f"attn and grad must share a (..., heads, N, N) shape, got {attn.shape} and {grad.shape}")
+    return (grad * attn).clamp(min=0).mean(dim=-3)
+
+
+def apply_self_attention_rules(R: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
+    """Rule 6 (Chefer et al. 2021, eq. 6): ``R = R + Ā R`` for self-attention.
+
+    Args:
+        R: relevancy so far ``(..., N, N)`` (starts as the identity).
+        cam: ``Ā`` from :func:`avg_heads`, ``(..., N, N)``.
+
+    Returns:
+        The updated ``(..., N, N)`` (a new tensor). The seed's helper returns only
+        the addition ``Ā R`` and its caller does ``R += ...``; same result.
+    """
+    return R + torch.matmul(cam, R)
+
+
+def relevancy_from_attention(maps: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Full relevancy matrix from per-block attention maps and gradients (rules 5 + 6).
+
+    Args:
+        maps, grads: per block in forward order, each ``(B, heads, N, N)`` (or ``(heads, N, N)``).
+
+    Returns:
+        ``R``: ``(B, N, N)`` (or ``(N, N)``) in the maps' dtype; row 0 is the CLS row.
+
+    Raises:
+        ValueError: no blocks, mismatched lengths or shapes.
+    """
+    if not maps or len(maps) != len(grads):
+        raise ValueError(f"need one gradient per attention map, got {len(maps)} maps and {len(grads)} grads")
+    n = maps[0].shape[-1]
+    R = torch.eye(n, dtype=maps[0].dtype, device=maps[0].device).expand(*maps[0].shape[:-3], n, n)
+    for attn, grad in zip(maps, grads):
+        if grad is None:
+            raise ValueError("an attention map has no gradient (the backward pass did not reach it)")
+        R = apply_self_attention_rules(R, avg_heads(attn, grad))
+    return R
+
+
+# ============================================================================ model-level
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def relevancy_maps(
+    model: nn.Module, x: torch.Tensor, target: TargetFn = fake_logit, batch_size: int = 4
+) -> np.ndarray:
+    """Token relevance of N inputs (seed 2 §2.5 steps 1-4), one forward/backward per chunk.
+
+    The model runs in ``eval()`` mode (restored afterwards) so dropout is off and
+    the samples of a chunk are independent; gradients come from
+    ``torch.autograd.grad`` of ``target(model(x)).sum()`` with respect to the
+    attention maps only, so no parameter ``.grad`` is written (the seed called
+    ``model.zero_grad(); output.backward()``). Works under ``torch.no_grad()``
+    (not under ``torch.inference_mode()``).
+
+    Args:
+        model: exposes ``attention_layers()`` (e.g. :class:`engine.models.EffViT`).
+        x: ``float32 (N, 3, H, W)`` model input (for EffViT: :func:`engine.models.preprocess_crops`).
+        target: ``logits (B, C) -> (B,)``; default the fake logit (column 0).
+        batch_size: inputs per forward (EffViT keeps ~34 MB of attention per block per input).
+
+    Returns:
+        ``float32 (N, T)``: ``R[0, 1:]`` per input, T = tokens without CLS (1024 for
+        EffViT); non-negative, unnormalised (units: the rules' accumulated
+        gradient x attention, comparable across inputs of one model).
+
+    Raises:
+        TypeError: the model has no ``attention_layers``. ValueError: bad ``x``.
+    """
+    if x.ndim != 4 or x.shape[0] < 1:
+        raise ValueError(f"x must be (N, C, H, W) with N >= 1, got {tuple(x.shape)}")
+    device = next(model.parameters()).device
+    bs = max(1, int(batch_size))
+    out = []
+    with _eval_mode(model), torch.enable_grad(), record_attention(model, grads=False) as rec:
+        for start in range(0, x.shape[0], bs):
+            rec.clear()
+            # the input requires grad so the maps do even when every parameter is frozen
+            xb = x[start : start + bs].detach().to(device).requires_grad_(True)
+            score = target(model(xb))
+            if score.shape != (xb.shape[0],):
+                raise ValueError(f"target must return shape ({xb.shape[0]},), got {tuple(score.shape)}")
+            maps = list(rec.maps)
+            grads = torch.autograd.grad(score.sum(), maps)
+            with torch.no_grad():
+                R = relevancy_from_attention([m.detach() for m in maps], grads)
+            out.append(R[:, 0, 1:].float().cpu().numpy())
+            del maps, grads, R, score
+            rec.clear()
+    return np.concatenate(out, axis=0).astype(np.float32, copy=False)
+
+
+def relevancy_map(model: nn.Module, x: torch.Tensor, target: TargetFn = fake_logit) -> np.ndarray:
+    """Token relevance of one input: ``x float32 (1, 3, H, W)`` -> ``float32 (T,)`` (1024 for EffViT).
+
+    See :func:`relevancy_maps`. Raises ValueError unless ``x`` holds exactly one input.
+    """
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"x must be (1, C, H, W), got {tuple(x.shape)}")
+    return relevancy_maps(model, x, target=target, batch_size=1)[0]
+
+
+# ============================================================================ visualisation
+def tokens_to_grid(
+    rel: np.ndarray | torch.Tensor,
+    grid: int | None = None,
+    pool: int = 2,
+    out_size: int = 224,
+    normalize: bool = True,
+) -> np.ndarray:
+    """Token relevance -> image-sized map, seed 2 §2.5 step 5 (a heuristic, see module docstring).
+
+    Steps: reshape to ``(1, 1, grid, grid)`` (row-major: token k at row k // grid,
+    column k % grid) -> ``AvgPool2d(pool)`` -> ``interpolate(scale_factor=out_size /
+    (grid / pool), mode='bilinear', align_corners=False)`` -> ``(out_size, out_size)``
+    -> per-map min-max. With the defaults: 1024 -> 32x32 -> 16x16 -> x14 -> 224x224.
+
+    Normalisation (recorded): ``normalize=True`` maps each map alone to [0, 1] with
+    ``(v - min) / (max - min)`` like the seed, so maps of different frames are **not**
+    comparable; a constant map becomes all zeros (the seed would divide by 0).
+    ``normalize=False`` returns the pooled/interpolated raw relevance instead
+    (non-negative, same units as :func:`relevancy_maps`) for normalising across frames.
+
+    Args:
+        rel: ``float (T,)`` or ``(N, T)`` token relevance, CLS excluded.
+        grid: grid side; default ``sqrt(T)`` (32 for EffViT, ``EffViTConfig.token_grid``).
+        pool: average-pooling kernel and stride (2).
+        out_size: output side in crop pixels (224).
+        normalize: per-map min-max to [0, 1].
+
+    Returns:
+        ``float32 (out_size, out_size)`` or ``(N, out_size, out_size)``, crop coordinates
+        (pass to ``FaceCrop.heatmap_to_frame``).
+
+    Raises:
+        ValueError: ``T`` is not ``grid**2`` or ``grid`` is not divisible by ``pool``.
+    """
+    t = torch.as_tensor(np.asarray(rel, dtype=np.float32) if not isinstance(rel, torch.Tensor) else rel)
+    t = t.detach().float().cpu()
+    single = t.ndim == 1
+    if single:
+        t = t[None]
+    if t.ndim != 2:
+        raise ValueError(f"rel must be (T,) or (N, T), got {tuple(t.shape)}")
+    n_tok = t.shape[1]
+    g = int(round(math.sqrt(n_tok))) if grid is None else int(grid)
+    if g * g != n_tok:
+        raise ValueError(f"{n_tok} tokens do not fill a {g}x{g} grid")
+    if pool < 1 or g % pool:
+        raise ValueError(f"grid {g} is not divisible by pool {pool}")
+    m = t.reshape(-1, 1, g, g)
+    if pool > 1:
+        m = F.avg_pool2d(m, kernel_size=pool)
+    side = g // pool
+    if out_size % side == 0:  # the seed's call (scale_factor=14 for 16 -> 224)
+        m = F.interpolate(m, scale_factor=out_size // side, mode="bilinear", align_corners=False)
+    else:
+        m = F.interpolate(m, size=(out_size, out_size), mode="bilinear", align_corners=False)
+    m = m[:, 0].numpy().astype(np.float32, copy=False)
+    if normalize:
+        lo = m.min(axis=(1, 2), keepdims=True)
+        span = m.max(axis=(1, 2), keepdims=True) - lo
+        m = np.where(span > 0, (m - lo) / np.where(span > 0, span, 1), 0).astype(np.float32)
+    return m[0] if single else m
