@@ -24,7 +24,7 @@ from . import __version__
 from .io import atomic_write_json
 from .media import EvidenceError, Uniform
 from .media.probe import utc_now_iso
-from .pipeline import AnalysisCancelled, ClipConfig, analyze, registered_detectors
+from .pipeline import AnalysisCancelled, ClipConfig, analyze, available_detectors
 
 MEDIA_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg",
                   ".3gp", ".3g2", ".flv", ".wmv", ".asf"}
@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="forensic-analyze", description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="+", help="evidence files or folders (searched recursively)")
     p.add_argument("--json", required=True, type=Path, help="output JSON (an .npz sidecar per file is written beside it)")
-    p.add_argument("--detectors", default="all", help="comma-separated detector ids, 'all' (default) or 'none'")
+    p.add_argument("--detectors", default="all",
+                   help="comma-separated detector ids, 'all' (default: every detector whose weights are installed) or 'none'")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 …")
     p.add_argument("--frames", type=int, default=32, help="frames sampled uniformly over the duration (default 32)")
     p.add_argument("--face-backend", default="auto", choices=["auto", "mtcnn", "retinaface"])
@@ -60,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``forensic-analyze`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    unavailable: dict[str, str] = {}
     if args.detectors == "all":
-        detectors = registered_detectors()
+        detectors, unavailable = available_detectors()
+        for det_id, reason in unavailable.items():
+            print(f"forensic-analyze: {det_id} not run: {reason}", file=sys.stderr)
     elif args.detectors == "none":
         detectors = []
     else:
@@ -109,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             "started": started,
             "finished": utc_now_iso(),
             "detectors_requested": detectors,
+            "detectors_unavailable": unavailable,
             "analyses": analyses,
             "failed": failed,
         },

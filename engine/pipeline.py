@@ -376,6 +376,24 @@ def registered_detectors() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def available_detectors() -> tuple[list[str], dict[str, str]]:
+    """Registered detectors whose weights are on the search path, and the others with the reason.
+
+    Returns:
+        ``(available ids, {unavailable id: reason})``.
+    """
+    from .weights import WeightsError, find_model_dir
+
+    ok, missing = [], {}
+    for det_id in registered_detectors():
+        try:
+            find_model_dir(det_id)
+            ok.append(det_id)
+        except WeightsError as exc:
+            missing[det_id] = str(exc)
+    return ok, missing
+
+
 def create_detector(detector_id: str, device: str = "cpu", **kwargs: Any) -> Detector:
     """Instantiate a registered detector (loads its weights).
 
@@ -691,5 +709,5 @@ def analyze(
 __all__ = [
     "AnalysisCancelled", "AnalysisResult", "ClipConfig", "Detector", "DetectorResult", "EvidenceError",
     "FrameScore", "MediaClip", "analyze", "create_detector", "load_result_arrays", "register_detector",
-    "registered_detectors", "resolve_device",
+    "available_detectors", "registered_detectors", "resolve_device",
 ]

@@ -37,3 +37,8 @@ def test_console_script_runs_on_sample(tmp_path):
     ev = doc["analyses"][0]["evidence"]
     assert ev["device"]["summary"] == "Apple iPhone 6 (12.3)" and ev["video"][0]["rotation"] == 270
     assert doc["analyses"][0]["evidence_unchanged"]
+    # 'all' = every registered detector whose weights are installed; the others are listed with the reason
+    assert "deepfake.freq" in doc["detectors_requested"]
+    assert all("no weights" in why for why in doc["detectors_unavailable"].values())
+    freq = [d for d in doc["analyses"][0]["detectors"] if d["detector_id"] == "deepfake.freq"][0]
+    assert freq["status"] == "ok" and 0.0 <= freq["score"] <= 1.0 and len(freq["frame_scores"]) >= 1
