@@ -12,11 +12,18 @@ Sub-commands:
 
 ``fit --config CONFIG.yaml --out RUN_DIR``
     Train one detector (see :mod:`trainer.fit` for the config and the run folder).
+
+``evaluate --model DIR --dataset NAME:ROOT[:SPLIT] --out DIR``
+    Metrics (accuracy, F1, AUC, EER, confusion, per-method), ROC PNG, per-video results.
+
+``cross-test --models DIR... --datasets NAME:ROOT[:SPLIT]... --out DIR``
+    Every model × every test set matrix (seed 4 §4.2), as Markdown/CSV/JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -37,6 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--config", required=True, type=Path)
     f.add_argument("--out", required=True, type=Path)
     f.add_argument("--device", default="auto")
+    e = sub.add_parser("evaluate", help="score one model on a labelled dataset split (metrics, ROC, per-video results)")
+    e.add_argument("--model", required=True, type=Path, help="model folder (card.json + model.safetensors)")
+    e.add_argument("--dataset", required=True, help="NAME:ROOT[:SPLIT], NAME one of trainer.datasets.ADAPTERS")
+    e.add_argument("--out", required=True, type=Path)
+    e.add_argument("--frames", type=int, default=32)
+    e.add_argument("--device", default="cpu")
+    x = sub.add_parser("cross-test", help="every model x every test set matrix (seed 4 §4.2)")
+    x.add_argument("--models", required=True, nargs="+", type=Path)
+    x.add_argument("--datasets", required=True, nargs="+", help="NAME:ROOT[:SPLIT] ...")
+    x.add_argument("--metric", default="accuracy", choices=["accuracy", "roc_auc", "f1", "eer"])
+    x.add_argument("--out", required=True, type=Path)
+    x.add_argument("--frames", type=int, default=32)
+    x.add_argument("--device", default="cpu")
     c = sub.add_parser("cache", aliases=["prepare"], help="write the engine's preprocessing of videos to npz")
     c.add_argument("inputs", nargs="+")
     c.add_argument("--out", required=True, type=Path)
@@ -47,6 +67,18 @@ def main(argv: list[str] | None = None) -> int:
         from .fit import run_fit
 
         run_fit(args.config, args.out, args.device, argv)
+        return 0
+    if args.command == "evaluate":
+        from .evaluate import DatasetSpec, run_evaluate
+
+        result = run_evaluate(args.model, DatasetSpec.parse(args.dataset), args.out, args.frames, args.device)
+        print(json.dumps(result["metrics"], indent=2))
+        return 0
+    if args.command == "cross-test":
+        from .evaluate import DatasetSpec, run_cross_test
+
+        run_cross_test(args.models, [DatasetSpec.parse(d) for d in args.datasets], args.out, args.metric,
+                       args.frames, args.device)
         return 0
     if args.command in ("cache", "prepare"):
         entries, failed = [], []

@@ -77,6 +77,27 @@ class EffViTDetector:
         self.batch_size = batch_size
         self.explain = explain
 
+    def score_crops(self, crops: list[np.ndarray]) -> np.ndarray:
+        """P(fake) of face images given directly (image datasets), ``float32 (N,)``.
+
+        Each image is treated as its own face box and cropped with the
+        ``effvit_square224`` policy (isotropic resize + pad to 224), then scored.
+        """
+        from engine.faces import FaceBox, crop_face
+        from engine.models.effvit import preprocess_crops
+
+        if not crops:
+            return np.zeros(0, np.float32)
+        sized = [crop_face(c, FaceBox(0.0, 0.0, float(c.shape[1]), float(c.shape[0]), 1.0), self.crop_policy).image
+                 for c in crops]
+        x_all = preprocess_crops(np.stack(sized))
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(x_all), self.batch_size):
+                x = x_all[start : start + self.batch_size].to(self.device)
+                out.append(torch.sigmoid(self.model(x)[:, 0]).float().cpu().numpy())
+        return np.concatenate(out)
+
     def analyze(self, clip: MediaClip, progress: Callable[[float], None] | None = None) -> DetectorResult:
         """Score the main face track's crops, aggregate, and explain each crop.
 

@@ -105,6 +105,18 @@ class FreqDetector:
         return kept, spectra, notes
 
     # ------------------------------------------------------------------ analysis
+    def score_crops(self, crops: list[np.ndarray]) -> np.ndarray:
+        """P(fake) of face crops given directly (image datasets, spec §4.4), ``float64 (N,)``.
+
+        Args:
+            crops: uint8 (h, w, 3) RGB images that already are ``freq_square1p5``-style face crops.
+
+        Raises:
+            ValueError: a crop is too small for a spectrum (names its position).
+        """
+        spectra = np.stack([azimuthal_spectrum(c) for c in crops]) if crops else np.zeros((0, 300))
+        return self.classifier.predict_proba(spectra) if len(spectra) else np.zeros(0)
+
     def analyze(self, clip: MediaClip, progress: Callable[[float], None] | None = None) -> DetectorResult:
         """Score every main-track face crop and the video.
 
