@@ -54,6 +54,7 @@ class EffViTTrainConfig:
     num_workers: int = 0
     limit_train_batches: float | int | None = None
     bn_recalibrate_batches: int = 8
+    max_time: str | None = None  # "DD:HH:MM:SS" wall-clock budget (Lightning stops gracefully)
     model: dict[str, Any] = field(default_factory=dict)
 
 
@@ -259,7 +260,7 @@ def fit_effvit(train_caches: Sequence[Path], val_caches: Sequence[Path], cfg: Ef
     best = _BestState()
     out_dir = Path(out_dir)
     trainer = pl.Trainer(
-        max_epochs=cfg.max_epochs, accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision,
+        max_epochs=cfg.max_epochs, max_time=cfg.max_time, accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision,
         logger=CSVLogger(str(out_dir), name="logs", version=""), enable_checkpointing=False,
         callbacks=[_previous_epoch_early_stopping(cfg.patience), best.callback],
         limit_train_batches=cfg.limit_train_batches, deterministic=False, enable_progress_bar=True,
