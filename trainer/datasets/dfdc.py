@@ -27,7 +27,6 @@ entries carry no ``original`` and are grouped by their own stem.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Union
 
@@ -38,6 +37,7 @@ from trainer.datasets.items import (
     VideoItem,
     assign_group_splits,
     normalise_split,
+    read_json,
     require_files,
 )
 
@@ -65,13 +65,7 @@ def _metadata_files(root: Path) -> list[Path]:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DatasetLayoutError(path, f"not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise DatasetLayoutError(path, 'expected {"<file>.mp4": {"label": "FAKE"|"REAL", ...}, ...}')
-    return data
+    return read_json(path, dict, 'expected {"<file>.mp4": {"label": "FAKE"|"REAL", ...}, ...}')
 
 
 def dfdc(

@@ -30,13 +30,12 @@ a source never leaks from train into test as a real or as a fake.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
 
-from trainer.datasets.items import FAKE, REAL, DatasetLayoutError, VideoItem
+from trainer.datasets.items import FAKE, REAL, DatasetLayoutError, VideoItem, read_json
 
 __all__ = ["FFPP_METHODS", "FFPP_COMPRESSIONS", "DEFAULT_FRACTIONS", "faceforensics"]
 
@@ -103,12 +102,7 @@ def _read_split_files(splits_dir: Path) -> tuple[dict[str, str], list[tuple[str,
         path = splits_dir / f"{split}.json"
         if not path.is_file():
             raise DatasetLayoutError(splits_dir, f"official split file {split}.json is missing")
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise DatasetLayoutError(path, f"not valid JSON ({exc})") from exc
-        if not isinstance(data, list):
-            raise DatasetLayoutError(path, "expected a JSON list of [target, source] id pairs")
+        data = read_json(path, list, "expected a JSON list of [target, source] id pairs")
         for entry in data:
             if not (isinstance(entry, (list, tuple)) and len(entry) == 2):
                 raise DatasetLayoutError(path, f"expected [target, source] id pairs, found {entry!r}")

@@ -215,3 +215,20 @@ def require_files(paths: Iterable[Path], root: Union[str, Path], what: str) -> N
         shown = ", ".join(str(p) for p in missing[:5])
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise DatasetLayoutError(root, f"{len(missing)} {what} listed but not found: {shown}{more}")
+
+
+def read_json(path: Path, kind: type, expected: str):
+    """Parse a dataset's JSON file, checking its top-level type.
+
+    Raises:
+        DatasetLayoutError: unreadable, not JSON, or not of type ``kind`` (message ``expected``).
+    """
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise DatasetLayoutError(path, f"not valid JSON ({exc})") from exc
+    if not isinstance(data, kind):
+        raise DatasetLayoutError(path, expected)
+    return data
