@@ -20,7 +20,6 @@ import resource
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import av

@@ -33,7 +33,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from engine.io import atomic_write_bytes, atomic_write_json

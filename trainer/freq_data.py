@@ -68,7 +68,7 @@ def fit_freq_from_caches(train_caches: Sequence[Path], val_caches: Sequence[Path
         training_data=card_info.get("training_data", ""),
         evaluation=f"self-blended pairs from {len(val_caches)} held-out videos (people not in training): "
                    f"{int((vy == 0).sum())} real and {int((vy == 1).sum())} self-blended face crops",
-        limitations=card_info.get("limitations", []), eval_X=vX, eval_y=vy, command=command,
+        limitations=card_info.get("limitations", []), eval_X=vX, eval_y=vy, command=command, **kwargs,
     )
     scores = result.classifier.predict_proba(vX)
     frame_metrics = binary_metrics(vy, scores, 0.5)

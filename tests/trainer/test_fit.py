@@ -70,3 +70,13 @@ def test_fit_effvit_tiny(tmp_path):
     summary, card = _check_run(out, "deepfake.effvit")
     assert summary["epochs_run"] >= 1 and card.architecture == "effvit"
     assert (out / "logs" / "metrics.csv").exists()
+
+
+def test_fit_freq_mlp_uses_config_hyperparameters(tmp_path):
+    out = tmp_path / "run_mlp"
+    train = {"variant": "mlp", "max_epochs": 3, "batch_size": 8, "lr": 1e-3}
+    assert main(["fit", "--config", _config(tmp_path, "deepfake.freq", train), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    _, card = _check_run(out, "deepfake.freq")
+    fit = card.config["fit"]
+    assert (fit["max_epochs"], fit["batch_size"], fit["lr"]) == (3, 8, 1e-3)
