@@ -17,13 +17,14 @@ callable (the GUI wraps both in Qt signals; the CLI in a tqdm bar).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -124,6 +125,46 @@ class MediaClip:
         """Raise :class:`AnalysisCancelled` if the user asked to stop."""
         if self._cancel():
             raise AnalysisCancelled(f"{self.path}: analysis cancelled")
+
+    @contextlib.contextmanager
+    def cancellable(self, model: Any) -> Iterator[None]:
+        """Make a ``torch.nn.Module``'s forward passes stop on cancel, layer by layer.
+
+        For the duration of the ``with`` block every submodule runs
+        :meth:`check_cancel` before its forward, so a long forward pass on CPU
+        (one EffViT batch takes seconds) ends within one layer of the request
+        instead of at the next batch. For backward passes (relevancy, Grad-CAM)
+        the input of every layer with weights (``nn.Conv*``/``nn.Linear``) gets a
+        gradient hook that checks too; tensor hooks, unlike module backward
+        hooks, do not clash with the in-place activations of the backbones.
+        Hooks are removed on exit, also on error.
+
+        Raises:
+            AnalysisCancelled: from inside the forward or backward pass, when cancelled.
+        """
+        import torch
+
+        def grad_check(grad):
+            self.check_cancel()
+            return grad
+
+        def hook(_module, _inputs):
+            self.check_cancel()
+
+        def weighted_hook(_module, inputs):
+            self.check_cancel()
+            x = inputs[0] if inputs else None
+            if isinstance(x, torch.Tensor) and x.requires_grad and torch.is_grad_enabled():
+                x.register_hook(grad_check)
+
+        weighted = (torch.nn.modules.conv._ConvNd, torch.nn.Linear)
+        handles = [m.register_forward_pre_hook(weighted_hook if isinstance(m, weighted) else hook)
+                   for m in model.modules()]
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
 
     def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
         """Generic per-clip cache for derived tensors (features a detector computes)."""
@@ -274,7 +315,10 @@ class FrameScore:
         score: P(fake) for deepfake detectors, top-class probability for camera ones.
         track_id: face track, or None for whole-frame / audio detectors.
         box: face box ``[x1, y1, x2, y2]`` in frame pixels, or None.
-        heatmap_key: key of this frame's explanation map in ``DetectorResult.heatmaps``.
+        heatmap_key: key of this frame's main explanation map in ``DetectorResult.heatmaps``.
+        crop: placement of the face crop the heatmaps cover, ``FaceCrop.placement``
+            (``{"region": frame px, "content": crop px, "size_hw": crop px}``);
+            :func:`engine.faces.place_heatmap` maps a crop heatmap onto the frame with it.
     """
 
     frame_index: int
@@ -283,6 +327,7 @@ class FrameScore:
     track_id: int | None = None
     box: list[float] | None = None
     heatmap_key: str | None = None
+    crop: dict[str, list[float]] | None = None
 
 
 @dataclass
@@ -299,6 +344,9 @@ class DetectorResult:
         aggregation: frame → video rule used, e.g. ``"mean of frame sigmoid (seed 2 §2.4)"``.
         frame_scores: per sampled frame.
         heatmaps: key → ``float16 (h, w)`` in [0, 1], crop coordinates (saved in the npz sidecar).
+        explanations: view name → heatmap key template with ``{frame}`` for the frame
+            index, e.g. ``{"relevancy": "f{frame}", "Grad-CAM": "gradcam/f{frame}"}``;
+            the views a GUI or report can overlay on the frame.
         model_card_id, weights_sha256: provenance of the weights.
         parameters: every setting that changes the result.
     """
@@ -314,6 +362,7 @@ class DetectorResult:
     aggregation: str = ""
     frame_scores: list[FrameScore] = field(default_factory=list)
     heatmaps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    explanations: dict[str, str] = field(default_factory=dict)
     model_card_id: str | None = None
     weights_sha256: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)

@@ -1,42 +1,73 @@
-"""``forensic-gui``: evidence intake window (open files, hash + probe on a worker thread, preview).
+"""``forensic-gui``: the analyst's workbench (DESIGN.md "GUI layout").
 
-The full workbench (synced panes, detectors, heatmaps) is built on this window
-in issue 4; this module already keeps to the rules it needs: engine work runs
-off the GUI thread, errors are shown non-modally and name the file.
+Evidence list (left); the frame-accurate video view with face boxes and the
+heatmap overlay (centre) above a transport bar; synced panes under it
+(spectrogram, face crops, score timeline); the detector panel (right); a status
+bar with progress and Cancel. Every pane is a dock: move, float, resize or hide
+it; the layout is remembered.
+
+Threads: hashing/probing runs on the global ``QThreadPool``; frame decoding on
+each video's :class:`forensic_gui.player.FrameServer` thread; analysis on the
+:class:`forensic_gui.analysis.AnalysisQueue` ``QThread``. The UI thread only
+paints. Nothing here computes a model, a crop or a heatmap: that is ``engine``.
+
+Keys: Space play/pause · ←/→ one frame · Shift+←/→ one second · Home/End ·
+N/P next/previous most suspicious frame · Ctrl+O open · Ctrl+R analyse · Esc cancel.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
-from PySide6.QtGui import QAction, QImage, QPixmap
+from PySide6.QtCore import QObject, QRunnable, QSettings, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QAction, QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
-    QSplitter,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.media import EvidenceError, VideoReader, probe
+from engine.cli import expand_inputs
+from engine.faces import FaceBox, crop_face
+from engine.media import EvidenceError, Evidence, probe
+from engine.results import ResultView
+
+from .analysis import AnalysisJob, AnalysisQueue, ResultStore, user_data_dir
+from .detector_panel import DetectorPanel
+from .panes import DETECTOR_COLOURS, FaceStrip, ScoreTimeline, SpectrogramPane
+from .player import FrameServer, Playback, format_time
+from .video_view import VideoView, colormap_lut, heatmap_to_rgba
+
+__all__ = ["MainWindow", "main"]
+
+FACE_CROP_POLICY = "effvit_square224"
+TRACK_COLOURS = [QColor("#00E5FF"), QColor("#FFEA00"), QColor("#FF4081"), QColor("#76FF03")]
 
 
+# ============================================================================ intake
 class _ProbeSignals(QObject):
-    done = Signal(object, object)  # Evidence, first Frame or None
+    done = Signal(object)  # Evidence
     failed = Signal(str, str)  # path, message
 
 
 class ProbeTask(QRunnable):
-    """Hash + probe one file and decode its middle frame, off the GUI thread."""
+    """Hash (SHA-256) and probe one file off the GUI thread."""
 
     def __init__(self, path: Path):
         super().__init__()
@@ -45,106 +76,671 @@ class ProbeTask(QRunnable):
 
     def run(self) -> None:  # noqa: D102 - QRunnable API
         try:
-            ev = probe(self.path)
-            frame = None
-            if ev.video:
-                reader = VideoReader(self.path, index=ev.frame_index, rotation=ev.primary_video.rotation)
-                frame = reader.frame_at(reader.duration_s / 2)
-            self.signals.done.emit(ev, frame)
+            self.signals.done.emit(probe(self.path))
         except EvidenceError as exc:
             self.signals.failed.emit(str(self.path), str(exc))
+        except Exception as exc:  # never let a worker exception vanish: name the file and the problem
+            self.signals.failed.emit(str(self.path), f"{self.path}: cannot open: {type(exc).__name__}: {exc}")
 
 
+@dataclass
+class EvidenceEntry:
+    """What the window knows about one opened file."""
+
+    path: Path
+    item: QListWidgetItem
+    evidence: Evidence | None = None
+    error: str | None = None
+    result: ResultView | None = None  # full analysis
+    prepared: ResultView | None = None  # faces + spectrogram only
+
+    @property
+    def view(self) -> ResultView | None:
+        return self.result or self.prepared
+
+
+# ============================================================================ window
 class MainWindow(QMainWindow):
-    """Evidence list (left), middle-frame preview and probe table (right)."""
+    """The workbench main window.
 
-    def __init__(self) -> None:
+    Args:
+        store: where results are cached (default: the user data folder).
+        settings_path: INI file for layout and recent files (default: in the user data folder).
+        prepare: on open, compute faces and the spectrogram in the background.
+    """
+
+    def __init__(self, store: ResultStore | None = None, settings_path: Path | None = None, prepare: bool = True):
         super().__init__()
-        self.setWindowTitle("Forensic Workbench")
-        self.resize(1100, 650)
-        self.pool = QThreadPool.globalInstance()
-        self.evidence: dict[str, object] = {}
-        self.frames: dict[str, object] = {}
-        self.list = QListWidget()
-        self.list.currentItemChanged.connect(self._show)
-        self.preview = QLabel("Open evidence (File ▸ Open) to begin")
-        self.preview.setAlignment(Qt.AlignCenter)
-        self.preview.setMinimumSize(480, 300)
-        self.table = QTableWidget(0, 2)
-        self.table.setHorizontalHeaderLabels(["Property", "Value"])
-        self.table.horizontalHeader().setStretchLastSection(True)
-        right = QWidget()
-        lay = QVBoxLayout(right)
-        lay.addWidget(self.preview, 3)
-        lay.addWidget(self.table, 2)
-        split = QSplitter()
-        split.addWidget(self.list)
-        split.addWidget(right)
-        split.setSizes([280, 820])
-        central = QWidget()
-        QHBoxLayout(central).addWidget(split)
-        self.setCentralWidget(central)
-        act = QAction("&Open evidence…", self, shortcut="Ctrl+O", triggered=self.open_dialog)
-        self.menuBar().addMenu("&File").addAction(act)
-        self.statusBar().showMessage("Ready")
+        from engine.pipeline import available_detectors, registered_detectors
 
+        self.setWindowTitle("Forensic Workbench")
+        self.resize(1440, 900)
+        self.setAcceptDrops(True)
+        self.store = store or ResultStore()
+        self.settings = QSettings(str(settings_path or user_data_dir() / "settings.ini"), QSettings.Format.IniFormat)
+        self.prepare_on_open = prepare
+        self.pool = QThreadPool.globalInstance()
+        self.entries: dict[Path, EvidenceEntry] = {}
+        self.current: EvidenceEntry | None = None
+        self.server: FrameServer | None = None
+        self.playback = Playback(self)
+        self.playback.frameShown.connect(self._frame_shown)
+        self.playback.stateChanged.connect(self._play_state)
+        self.colours = {d: DETECTOR_COLOURS[i % len(DETECTOR_COLOURS)] for i, d in enumerate(registered_detectors())}
+        self._lut = colormap_lut("jet")
+        self._overlay_cache: tuple | None = None
+        self._suspicious_rank = -1
+        self.queue = AnalysisQueue(self.store, self)
+        self.queue.progress.connect(self._progress)
+        self.queue.finished.connect(self._analysis_done)
+        self.queue.failed.connect(self._analysis_failed)
+        self.queue.cancelled.connect(self._analysis_cancelled)
+        self.queue.busyChanged.connect(self._busy)
+
+        available, unavailable = available_detectors()
+        self._build_central()
+        self._build_docks(available, unavailable)
+        self._build_status()
+        self._build_menus()
+        self._build_shortcuts()
+        self._audio = _AudioSync(self)
+        self.restoreGeometry(self.settings.value("geometry", b""))
+        self.restoreState(self.settings.value("state", b""))
+
+    # ------------------------------------------------------------------ construction
+    def _build_central(self) -> None:
+        self.video = VideoView()
+        bar = QHBoxLayout()
+        st = self.style()
+
+        def button(icon, tip, slot):
+            b = QToolButton()
+            b.setIcon(st.standardIcon(icon))
+            b.setToolTip(tip)
+            b.clicked.connect(slot)
+            bar.addWidget(b)
+            return b
+
+        SP = QStyle.StandardPixmap
+        button(SP.SP_MediaSkipBackward, "First frame (Home)", lambda: self.playback.seek_index(0))
+        button(SP.SP_MediaSeekBackward, "Back one second (Shift+←)", lambda: self.playback.step_seconds(-1.0))
+        button(SP.SP_ArrowLeft, "Previous frame (←)", lambda: self.playback.step(-1))
+        self.play_button = button(SP.SP_MediaPlay, "Play / pause (Space)", self.playback.toggle)
+        button(SP.SP_ArrowRight, "Next frame (→)", lambda: self.playback.step(1))
+        button(SP.SP_MediaSeekForward, "Forward one second (Shift+→)", lambda: self.playback.step_seconds(1.0))
+        button(SP.SP_MediaSkipForward, "Last frame (End)", self._seek_end)
+        bar.addSpacing(12)
+        prev_s = QPushButton("◀ Suspicious")
+        prev_s.setToolTip("Previous most suspicious frame of the selected detector (P)")
+        prev_s.clicked.connect(lambda: self.jump_suspicious(-1))
+        next_s = QPushButton("Suspicious ▶")
+        next_s.setToolTip("Next most suspicious frame of the selected detector (N)")
+        next_s.clicked.connect(lambda: self.jump_suspicious(+1))
+        bar.addWidget(prev_s)
+        bar.addWidget(next_s)
+        bar.addStretch(1)
+        self.time_label = QLabel("--:--:--.---  frame – / –")
+        self.time_label.setStyleSheet("font-family: monospace; font-size: 13px")
+        bar.addWidget(self.time_label)
+        central = QWidget()
+        v = QVBoxLayout(central)
+        v.setContentsMargins(4, 4, 4, 4)
+        v.addWidget(self.video, 1)
+        v.addLayout(bar)
+        self.setCentralWidget(central)
+
+    def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
+        d = QDockWidget(title, self)
+        d.setObjectName(name)  # saveState/restoreState key
+        d.setWidget(widget)
+        self.addDockWidget(area, d)
+        return d
+
+    def _build_docks(self, available: list[str], unavailable: dict[str, str]) -> None:
+        DA = Qt.DockWidgetArea
+        self.list = QListWidget()
+        self.list.currentItemChanged.connect(self._select_item)
+        self.info = QTableWidget(0, 2)
+        self.info.setHorizontalHeaderLabels(["Property", "Value"])
+        self.info.horizontalHeader().setStretchLastSection(True)
+        self.info.verticalHeader().hide()
+        self.info.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(2, 2, 2, 2)
+        lv.addWidget(self.list, 2)
+        lv.addWidget(self.info, 3)
+        self.evidence_dock = self._dock("Evidence", "dock_evidence", left, DA.LeftDockWidgetArea)
+        self.panel = DetectorPanel(available, unavailable)
+        self.panel.analyseRequested.connect(self.analyse_current)
+        self.panel.overlayChanged.connect(self._refresh_overlay)
+        self.panel.detectorSelected.connect(self._detector_selected)
+        self.detector_dock = self._dock("Detectors", "dock_detectors", self.panel, DA.RightDockWidgetArea)
+        self.spectrogram = SpectrogramPane()
+        self.faces = FaceStrip()
+        self.timeline = ScoreTimeline()
+        for pane in (self.spectrogram, self.timeline):
+            pane.seekRequested.connect(self.playback.seek_time)
+        self.spec_dock = self._dock("Spectrogram", "dock_spectrogram", self.spectrogram, DA.BottomDockWidgetArea)
+        self.faces_dock = self._dock("Face crops", "dock_faces", self.faces, DA.BottomDockWidgetArea)
+        self.scores_dock = self._dock("Score timeline", "dock_scores", self.timeline, DA.BottomDockWidgetArea)
+        # the two time panes stacked (aligned time axes), the face crops beside them
+        self.splitDockWidget(self.spec_dock, self.faces_dock, Qt.Orientation.Horizontal)
+        self.splitDockWidget(self.spec_dock, self.scores_dock, Qt.Orientation.Vertical)
+        self.resizeDocks([self.evidence_dock, self.detector_dock], [300, 380], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.spec_dock, self.faces_dock], [900, 260], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.spec_dock, self.scores_dock], [170, 190], Qt.Orientation.Vertical)
+
+    def _build_status(self) -> None:
+        self.status_label = QLabel("Ready")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMinimumWidth(420)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running analysis (Esc)")
+        self.cancel_button.clicked.connect(self.cancel_analysis)
+        self.cancel_button.hide()
+        sb = self.statusBar()
+        sb.addWidget(self.status_label, 1)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        f.addAction(QAction("&Open evidence…", self, shortcut=QKeySequence.StandardKey.Open, triggered=self.open_dialog))
+        f.addAction(QAction("Open &folder…", self, triggered=self.open_folder_dialog))
+        self.recent_menu = f.addMenu("Open &recent")
+        self._fill_recent()
+        f.addSeparator()
+        f.addAction(QAction("&Export report…", self, shortcut="Ctrl+E", triggered=self.export_dialog))
+        f.addSeparator()
+        f.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
+        a = mb.addMenu("&Analysis")
+        a.addAction(QAction("&Analyse selected evidence", self, shortcut="Ctrl+R",
+                            triggered=lambda: self.analyse_current(self.panel.checked(), self.panel.device.currentText())))
+        a.addAction(QAction("&Cancel", self, shortcut="Esc", triggered=self.cancel_analysis))
+        v = mb.addMenu("&View")
+        for d in (self.evidence_dock, self.detector_dock, self.spec_dock, self.faces_dock, self.scores_dock):
+            v.addAction(d.toggleViewAction())
+        h = mb.addMenu("&Help")
+        h.addAction(QAction("&Keyboard shortcuts", self, triggered=lambda: QMessageBox.information(
+            self, "Keyboard shortcuts", __doc__.split("Keys: ", 1)[1].replace(" · ", "\n"))))
+
+    def _build_shortcuts(self) -> None:
+        keys = {
+            "Space": self.playback.toggle,
+            "Left": lambda: self.playback.step(-1),
+            "Right": lambda: self.playback.step(1),
+            "Shift+Left": lambda: self.playback.step_seconds(-1.0),
+            "Shift+Right": lambda: self.playback.step_seconds(1.0),
+            "Home": lambda: self.playback.seek_index(0),
+            "End": self._seek_end,
+            "N": lambda: self.jump_suspicious(+1),
+            "P": lambda: self.jump_suspicious(-1),
+        }
+        self._shortcuts = []
+        for key, slot in keys.items():
+            sc = QShortcut(QKeySequence(key), self)
+            sc.setContext(Qt.ShortcutContext.WindowShortcut)
+            sc.activated.connect(slot)
+            self._shortcuts.append(sc)
+
+    # ------------------------------------------------------------------ evidence intake
     def open_dialog(self) -> None:
-        """Ask for files and add them."""
-        files, _ = QFileDialog.getOpenFileNames(self, "Open evidence")
+        """Ask for evidence files and add them."""
+        files, _ = QFileDialog.getOpenFileNames(self, "Open evidence", self.settings.value("last_dir", ""))
         for f in files:
             self.add_evidence(Path(f))
 
+    def open_folder_dialog(self) -> None:
+        """Ask for a folder and add every media file in it (recursively)."""
+        d = QFileDialog.getExistingDirectory(self, "Open evidence folder", self.settings.value("last_dir", ""))
+        if d:
+            for p in expand_inputs([d]):
+                self.add_evidence(p)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: D102 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: D102 - Qt API
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        for p in expand_inputs(paths):
+            self.add_evidence(p)
+        event.acceptProposedAction()
+
     def add_evidence(self, path: Path) -> None:
-        """Queue ``path`` for hashing and probing; the list shows it when done."""
-        self.statusBar().showMessage(f"Hashing and probing {path.name}…")
+        """Hash and probe ``path`` off the UI thread; the list shows its state at once."""
+        path = Path(path).absolute()
+        if path in self.entries:
+            self.list.setCurrentItem(self.entries[path].item)
+            return
+        item = QListWidgetItem(f"{path.name}  (hashing…)")
+        item.setData(Qt.ItemDataRole.UserRole, str(path))
+        item.setToolTip(str(path))
+        self.list.addItem(item)
+        self.entries[path] = EvidenceEntry(path, item)
+        self.settings.setValue("last_dir", str(path.parent))
         task = ProbeTask(path)
         task.signals.done.connect(self._probed)
-        task.signals.failed.connect(self._failed)
+        task.signals.failed.connect(self._probe_failed)
         self.pool.start(task)
 
-    def _probed(self, ev, frame) -> None:
-        self.evidence[ev.path], self.frames[ev.path] = ev, frame
-        item = QListWidgetItem(ev.name)
-        item.setData(Qt.UserRole, ev.path)
-        item.setToolTip(f"SHA-256 {ev.sha256}")
-        self.list.addItem(item)
-        self.list.setCurrentItem(item)
-        self.statusBar().showMessage(f"{ev.name}: SHA-256 {ev.sha256[:16]}…", 8000)
+    def _probed(self, ev: Evidence) -> None:
+        entry = self.entries.get(Path(ev.path).absolute())
+        if entry is None:
+            return
+        entry.evidence = ev
+        entry.item.setText(ev.name)
+        entry.item.setToolTip(f"{ev.path}\nSHA-256 {ev.sha256}")
+        self._remember_recent(entry.path)
+        entry.result = self.store.load(ev.sha256)
+        entry.prepared = None if entry.result else self.store.load(ev.sha256, "prepare")
+        if entry.result is not None:
+            entry.item.setText(f"{ev.name}  ✓ analysed")
+        elif entry.prepared is None and self.prepare_on_open and ev.video:
+            self.queue.submit(AnalysisJob(entry.path, ev.sha256, [], "cpu", kind="prepare"))
+        if self.list.currentItem() is None or self.list.currentItem() is entry.item:
+            self.list.setCurrentItem(entry.item)
+            self._select_item(entry.item)
+        self.show_message(f"{ev.name}: SHA-256 {ev.sha256}")
 
-    def _failed(self, path: str, message: str) -> None:
-        self.statusBar().showMessage(message, 15000)  # non-modal; other evidence stays usable
+    def _probe_failed(self, path: str, message: str) -> None:
+        entry = self.entries.get(Path(path).absolute())
+        if entry is not None:
+            entry.error = message
+            entry.item.setText(f"⚠ {entry.path.name}  (cannot open)")
+            entry.item.setForeground(QColor("#FF6B6B"))
+            entry.item.setToolTip(message)
+        self.show_message(message, error=True)
 
-    def _show(self, item: QListWidgetItem | None) -> None:
+    def _remember_recent(self, path: Path) -> None:
+        recent = [p for p in (self.settings.value("recent", []) or []) if p != str(path)]
+        self.settings.setValue("recent", [str(path), *recent][:10])
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.value("recent", []) or []
+        if isinstance(recent, str):
+            recent = [recent]
+        for p in recent:
+            self.recent_menu.addAction(QAction(p, self, triggered=lambda _=False, p=p: self.add_evidence(Path(p))))
+        self.recent_menu.setEnabled(bool(recent))
+
+    # ------------------------------------------------------------------ selection
+    def _select_item(self, item: QListWidgetItem | None, _prev=None) -> None:
         if item is None:
             return
-        ev = self.evidence[item.data(Qt.UserRole)]
-        frame = self.frames[ev.path]
-        if frame is not None:
-            h, w, _ = frame.rgb.shape
-            img = QImage(frame.rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()
-            self.preview.setPixmap(QPixmap.fromImage(img).scaled(self.preview.size(), Qt.KeepAspectRatio))
-        rows = [("File", ev.path), ("SHA-256", ev.sha256), ("Size (bytes)", f"{ev.size_bytes:,}"),
-                ("Container", ev.container), ("Duration (s)", f"{ev.duration_s or 0:.3f}"),
-                ("Device", ev.device.summary), ("Created", ev.creation_time or "—")]
-        for v in ev.video:
-            rows += [("Video", f"{v.codec} {v.display_width}×{v.display_height}, {v.avg_fps or 0:.3f} fps, "
-                               f"{v.frame_count} frames, rotation {v.rotation}°")]
-        for a in ev.audio:
-            rows += [("Audio", f"{a.codec} {a.sample_rate} Hz, {a.channels} ch")]
-        rows += [("Warning", w) for w in ev.warnings]
-        self.table.setRowCount(len(rows))
+        entry = self.entries.get(Path(item.data(Qt.ItemDataRole.UserRole)))
+        if entry is None or entry is self.current and self.server is not None:
+            return
+        self.current = entry
+        self._open_video(entry)
+        self._show_info(entry)
+        self._refresh_result()
+
+    def _open_video(self, entry: EvidenceEntry) -> None:
+        self.playback.set_server(None)
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        self._audio.set_source(None)
+        ev = entry.evidence
+        if ev is None:
+            self.video.set_frame(None)
+            self.video.placeholder = entry.error or f"{entry.path.name}: hashing and probing…"
+            self.video.update()
+            return
+        if not ev.video:
+            self.video.set_frame(None)
+            self.video.placeholder = f"{ev.name}: no video stream (audio only)"
+            self.video.update()
+            return
+        try:
+            self.server = FrameServer(entry.path, index=ev.frame_index, rotation=ev.primary_video.rotation)
+        except EvidenceError as exc:
+            entry.error = str(exc)
+            self.video.set_frame(None)
+            self.video.placeholder = str(exc)
+            self.show_message(str(exc), error=True)
+            return
+        self.server.failed.connect(lambda msg: self.show_message(msg, error=True))
+        self.playback.set_server(self.server)
+        if ev.audio:
+            self._audio.set_source(entry.path)
+
+    def _show_info(self, entry: EvidenceEntry) -> None:
+        ev = entry.evidence
+        rows = [("File", str(entry.path))]
+        if entry.error:
+            rows.append(("Problem", entry.error))
+        if ev is not None:
+            rows += [("SHA-256", ev.sha256), ("Size (bytes)", f"{ev.size_bytes:,}"), ("Container", ev.container),
+                     ("Duration", format_time(ev.duration_s or 0)), ("Device", ev.device.summary),
+                     ("Created", ev.creation_time or "—")]
+            for v in ev.video:
+                rows.append(("Video", f"{v.codec} {v.display_width}×{v.display_height}, {v.avg_fps or 0:.3f} fps, "
+                                      f"{v.frame_count} frames, rotation {v.rotation}°"))
+            for a in ev.audio:
+                rows.append(("Audio", f"{a.codec} {a.sample_rate} Hz, {a.channels} ch"))
+            if not ev.audio:
+                rows.append(("Audio", "none"))
+            rows += [("Warning", w) for w in ev.warnings]
+        self.info.setRowCount(len(rows))
         for r, (k, v) in enumerate(rows):
-            self.table.setItem(r, 0, QTableWidgetItem(k))
-            self.table.setItem(r, 1, QTableWidgetItem(v))
+            self.info.setItem(r, 0, QTableWidgetItem(k))
+            it = QTableWidgetItem(v)
+            it.setToolTip(v)
+            self.info.setItem(r, 1, it)
+        self.info.resizeColumnToContents(0)
+
+    def _refresh_result(self) -> None:
+        """Re-fill the panes from the current entry's result (full, else prepared)."""
+        entry = self.current
+        view = entry.view if entry else None
+        duration = self.server.duration_s if self.server is not None else (
+            entry.evidence.duration_s or 0.0 if entry and entry.evidence else 0.0)
+        if view is None:
+            note = "computing faces and spectrogram…" if entry and entry.evidence and self.prepare_on_open else ""
+            self.spectrogram.set_spectrogram(None, duration, note or "no spectrogram")
+        else:
+            audio = view.doc.get("audio", {})
+            self.spectrogram.set_spectrogram(view.spectrogram(), duration,
+                                             audio.get("missing_reason") or "no audio stream")
+        series = {}
+        if entry is not None and entry.result is not None:
+            for det in entry.result.detector_ids:
+                s = entry.result.scores(det)
+                if len(s.score):
+                    series[det] = (s.pts, s.score)
+        self.timeline.set_series(series, self.colours, duration)
+        self.panel.set_result(entry.result if entry else None, self.colours)
+        self._detector_selected(self.panel.selected or "")
+        self._overlay_cache = None
+        self._suspicious_rank = -1
+        if self.playback.current is not None:
+            self._frame_shown(self.playback.current)
+
+    def _detector_selected(self, det: str) -> None:
+        res = self.current.result if self.current else None
+        thr = None
+        if res is not None and det in res.detector_ids:
+            thr = res.scores(det).threshold
+        self.timeline.set_threshold(thr)
+        self._suspicious_rank = -1
+
+    # ------------------------------------------------------------------ per-frame display
+    def _frame_shown(self, frame) -> None:
+        self.video.set_frame(frame.rgb)
+        n = len(self.server) if self.server is not None else 0
+        self.time_label.setText(f"{format_time(frame.pts)}  frame {frame.index} / {max(n - 1, 0)}")
+        self.spectrogram.set_time(frame.pts)
+        self.timeline.set_time(frame.pts)
+        view = self.current.view if self.current else None
+        boxes, crops = [], []
+        if view is not None:
+            for face in view.faces_at(frame.pts):
+                colour = TRACK_COLOURS[face.track_id % len(TRACK_COLOURS)]
+                boxes.append((f"track {face.track_id}", face.box, colour))
+                try:
+                    crop = crop_face(frame.rgb, FaceBox(*face.box), FACE_CROP_POLICY).image
+                except ValueError:
+                    continue
+                crops.append((f"track {face.track_id} · box of frame {face.frame_index}", crop, colour.name()))
+        self.video.set_boxes(boxes)
+        note = "" if view is not None else "faces appear once the evidence is prepared or analysed"
+        self.faces.set_faces(crops, note)
+        self._refresh_overlay()
+
+    def _refresh_overlay(self) -> None:
+        frame = self.playback.current
+        res = self.current.result if self.current else None
+        sel = self.panel.overlay_selection
+        if frame is None or res is None or sel is None:
+            self.video.set_overlay(None)
+            self._update_spectrum(frame, res)
+            return
+        det, view_name = sel
+        near = min(res.detector(det).get("frame_scores", []), key=lambda s: abs(s["pts"] - frame.pts), default=None)
+        key = (id(res), det, view_name, near["frame_index"] if near else None, frame.rgb.shape[:2],
+               self.panel.opacity_value)
+        if self._overlay_cache is None or self._overlay_cache[0] != key:
+            hm = res.heatmap_at(det, view_name, frame.pts, frame.rgb.shape[:2])
+            if hm is None:
+                self._overlay_cache = (key, None, "")
+            else:
+                rgba = heatmap_to_rgba(hm.heatmap, self._lut, self.panel.opacity_value)
+                note = (f"{det} · frame {hm.frame_index} ({format_time(hm.pts)})"
+                        f"{'' if hm.frame_index == frame.index else ' nearest sampled'} · score {hm.score:.2f}")
+                self._overlay_cache = (key, rgba, note)
+        _, rgba, note = self._overlay_cache
+        self.video.set_overlay(rgba, note, (view_name, self._lut) if rgba is not None else None)
+        self._update_spectrum(frame, res)
+
+    def _update_spectrum(self, frame, res: ResultView | None) -> None:
+        curves, title = {}, ""
+        if frame is not None and res is not None:
+            for det in res.detector_ids:
+                curves = res.spectrum_curves(det, frame.pts)
+                if curves:
+                    title = f"{det}: face spectrum vs class means"
+                    break
+        self.panel.show_spectrum(curves, self.colours, title)
+
+    # ------------------------------------------------------------------ transport helpers
+    def _seek_end(self) -> None:
+        if self.server is not None:
+            self.playback.seek_index(len(self.server) - 1)
+
+    def _play_state(self, playing: bool) -> None:
+        SP = QStyle.StandardPixmap
+        self.play_button.setIcon(self.style().standardIcon(SP.SP_MediaPause if playing else SP.SP_MediaPlay))
+        self._audio.sync(playing, self.playback.time_s)
+
+    def jump_suspicious(self, direction: int) -> None:
+        """Go to the next (+1) / previous (-1) frame in decreasing-score order of the selected detector."""
+        res = self.current.result if self.current else None
+        det = self.panel.selected
+        if res is None or det not in (res.detector_ids if res else []):
+            self.show_message("No scores yet: analyse the evidence first.")
+            return
+        ranked = res.most_suspicious(det)
+        if not ranked:
+            self.show_message(f"{det} scored no frame.")
+            return
+        self._suspicious_rank = min(max(self._suspicious_rank + direction, 0), len(ranked) - 1)
+        idx, pts, score = ranked[self._suspicious_rank]
+        self.playback.pause()
+        self.playback.seek_index(idx)
+        self.show_message(f"{det}: suspicious frame #{self._suspicious_rank + 1} of {len(ranked)}: "
+                          f"frame {idx} at {format_time(pts)}, score {score:.3f}")
+
+    # ------------------------------------------------------------------ analysis
+    def analyse_current(self, detectors: list[str], device: str = "auto") -> None:
+        """Queue a full analysis of the selected evidence with ``detectors`` on ``device``."""
+        entry = self.current
+        if entry is None or entry.evidence is None:
+            self.show_message("Select an evidence file that opened without error first.", error=True)
+            return
+        if not detectors:
+            self.show_message("Check at least one detector.", error=True)
+            return
+        self.queue.submit(AnalysisJob(entry.path, entry.evidence.sha256, list(detectors), device))
+        entry.item.setText(f"{entry.path.name}  (queued)")
+
+    def cancel_analysis(self) -> None:
+        """Cancel the running and queued analyses."""
+        if self.queue.busy:
+            self.show_message("Cancelling…")
+        self.queue.cancel()
+
+    def _busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.panel.analyse_button.setEnabled(True)
+        if not busy:
+            self.progress.setValue(0)
+
+    def _progress(self, job: AnalysisJob, stage: str, fraction: float) -> None:
+        # progress lives in the bar, so an error message in the status label stays readable
+        what = "Preparing" if job.kind == "prepare" else "Analysing"
+        self.progress.setValue(int(fraction * 1000))
+        self.progress.setFormat(f"{what} {job.path.name}: {stage} {fraction * 100:.0f}%")
+        self.progress.setToolTip(self.progress.format())
+        entry = self.entries.get(job.path)
+        if entry is not None and job.kind == "analysis":
+            entry.item.setText(f"{job.path.name}  ({fraction * 100:.0f}%)")
+
+    def _analysis_done(self, job: AnalysisJob, view: ResultView) -> None:
+        entry = self.entries.get(job.path)
+        if entry is None:
+            return
+        if job.kind == "prepare":
+            entry.prepared = view
+        else:
+            entry.result = view
+            entry.item.setText(f"{job.path.name}  ✓ analysed")
+            warn = [] if view.doc.get("evidence_unchanged", True) else ["EVIDENCE CHANGED DURING ANALYSIS"]
+            self.show_message(f"{job.path.name}: analysis finished in {view.doc.get('duration_s', 0):.1f} s. "
+                              + " ".join(warn), error=bool(warn))
+        if entry is self.current:
+            self._refresh_result()
+
+    def _analysis_failed(self, job: AnalysisJob, message: str) -> None:
+        entry = self.entries.get(job.path)
+        if entry is not None:
+            entry.item.setText(f"⚠ {job.path.name}  (analysis failed)")
+            entry.item.setToolTip(message)
+        self.show_message(message, error=True)
+
+    def _analysis_cancelled(self, job: AnalysisJob) -> None:
+        entry = self.entries.get(job.path)
+        if entry is not None:
+            entry.item.setText(f"{job.path.name}" + ("  ✓ analysed" if entry.result else ""))
+        self.show_message(f"{job.path.name}: {'preparation' if job.kind == 'prepare' else 'analysis'} cancelled")
+
+    # ------------------------------------------------------------------ export
+    def export_dialog(self) -> None:
+        """Ask for a folder and export the current evidence's results there."""
+        if self.current is None or self.current.result is None:
+            self.show_message("Nothing to export: analyse the evidence first.", error=True)
+            return
+        d = QFileDialog.getExistingDirectory(self, "Export results to folder", self.settings.value("export_dir", ""))
+        if d:
+            self.settings.setValue("export_dir", d)
+            self.export_to(Path(d))
+
+    def export_to(self, folder: Path) -> list[Path]:
+        """Write the JSON result (+ npz arrays) and a PNG snapshot of the window into ``folder``.
+
+        The PDF report arrives with ``engine.report``; until then this is the export.
+
+        Returns:
+            Written paths. Raises ValueError: nothing analysed; OSError: cannot write.
+        """
+        from engine.io import atomic_write_bytes
+
+        entry = self.current
+        if entry is None or entry.result is None or entry.result.path is None:
+            raise ValueError("no analysis result to export")
+        folder = Path(folder)
+        if entry.path.parent.resolve() == folder.resolve():
+            raise ValueError(f"{folder}: refusing to write next to the evidence; choose another folder")
+        stem = f"{entry.path.stem}.{entry.result.sha256[:12]}"
+        src = entry.result.path
+        out = [atomic_write_bytes(folder / f"{stem}.analysis.json",
+                                  src.read_bytes().replace(src.with_suffix(".npz").name.encode(),
+                                                           f"{stem}.analysis.npz".encode()))]
+        if src.with_suffix(".npz").exists():
+            out.append(atomic_write_bytes(folder / f"{stem}.analysis.npz", src.with_suffix(".npz").read_bytes()))
+        from PySide6.QtCore import QBuffer, QIODevice
+
+        buf = QBuffer()
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        self.grab().save(buf, "PNG")
+        out.append(atomic_write_bytes(folder / f"{stem}.view.png", bytes(buf.data())))
+        self.show_message(f"Exported {', '.join(p.name for p in out)} to {folder}")
+        return out
+
+    # ------------------------------------------------------------------ misc
+    def show_message(self, text: str, error: bool = False) -> None:
+        """Non-modal message in the status bar (errors in red; the app stays usable)."""
+        self.status_label.setText(text)
+        self.status_label.setStyleSheet("color: #FF6B6B" if error else "")
+        self.status_label.setToolTip(text)
+
+    def closeEvent(self, event) -> None:  # noqa: D102 - Qt API
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("state", self.saveState())
+        self.settings.sync()
+        self.playback.set_server(None)
+        if self.server is not None:
+            self.server.close()
+        self.queue.shutdown()
+        super().closeEvent(event)
+
+
+class _AudioSync:
+    """Plays the evidence audio with QtMultimedia in sync with the frame clock, when a device exists."""
+
+    def __init__(self, win: MainWindow):
+        self.win = win
+        self.player = None
+        self.reason = ""
+        try:
+            from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer
+
+            if not QMediaDevices.audioOutputs():
+                self.reason = "no audio output device: playback is silent"
+            else:
+                self.player = QMediaPlayer(win)
+                self.output = QAudioOutput(win)
+                self.player.setAudioOutput(self.output)
+                self.player.setVideoOutput(None)
+        except ImportError as exc:  # QtMultimedia libraries missing (e.g. no libpulse)
+            self.reason = f"audio playback unavailable ({exc}): playback is silent"
+        self._timer = QTimer(win)
+        self._timer.setInterval(500)
+        self._timer.timeout.connect(self._resync)
+
+    def set_source(self, path: Path | None) -> None:
+        if self.player is None:
+            return
+        from PySide6.QtCore import QUrl
+
+        self.player.stop()
+        self.player.setSource(QUrl.fromLocalFile(str(path)) if path else QUrl())
+
+    def sync(self, playing: bool, t: float) -> None:
+        if self.player is None:
+            if playing and self.reason:
+                self.win.show_message(self.reason)
+            return
+        if playing:
+            self.player.setPosition(int(t * 1000))
+            self.player.play()
+            self._timer.start()
+        else:
+            self.player.pause()
+            self._timer.stop()
+
+    def _resync(self) -> None:
+        if self.player is not None and abs(self.player.position() / 1000 - self.win.playback.time_s) > 0.15:
+            self.player.setPosition(int(self.win.playback.time_s * 1000))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``forensic-gui`` console script: ``forensic-gui [FILE ...]``."""
+    """Entry point of the ``forensic-gui`` console script: ``forensic-gui [FILE_OR_FOLDER ...]``."""
     argv = sys.argv if argv is None else argv
     app = QApplication.instance() or QApplication(argv)
+    app.setApplicationName("Forensic Workbench")
     win = MainWindow()
-    for arg in argv[1:]:
-        win.add_evidence(Path(arg))
+    for p in expand_inputs(argv[1:]):
+        win.add_evidence(p)
     win.show()
     return app.exec()
 

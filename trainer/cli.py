@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--config", required=True, type=Path)
     f.add_argument("--out", required=True, type=Path)
     f.add_argument("--device", default="auto")
+    f.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last finished epoch (OUT/resume/, safetensors + JSON)")
     e = sub.add_parser("evaluate", help="score one model on a labelled dataset split (metrics, ROC, per-video results)")
     e.add_argument("--model", required=True, type=Path, help="model folder (card.json + model.safetensors)")
     e.add_argument("--dataset", required=True, help="NAME:ROOT[:SPLIT], NAME one of trainer.datasets.ADAPTERS")
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "fit":
         from .fit import run_fit
 
-        run_fit(args.config, args.out, args.device, argv)
+        run_fit(args.config, args.out, args.device, argv, resume=args.resume)
         return 0
     if args.command == "evaluate":
         from .evaluate import DatasetSpec, run_evaluate

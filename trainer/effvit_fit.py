@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -54,7 +55,9 @@ class EffViTTrainConfig:
     num_workers: int = 0
     limit_train_batches: float | int | None = None
     bn_recalibrate_batches: int = 8
-    max_time: str | None = None  # "DD:HH:MM:SS" wall-clock budget (Lightning stops gracefully)
+    max_time: str | None = None  # "DD:HH:MM:SS" wall-clock budget of one invocation (Lightning stops gracefully)
+    optimizer: str = "sgd"  # "sgd" (seed 2 §2.3) or "adamw" (documented departure for training from scratch)
+    momentum: float = 0.0  # SGD only; the seed used none
     model: dict[str, Any] = field(default_factory=dict)
 
 
@@ -127,9 +130,12 @@ def _system_class():
     class EffViTSystem(pl.LightningModule):
         """Lightning system around the plain ``EffViT`` model (STYLE.md: model inside a system)."""
 
-        def __init__(self, model: torch.nn.Module, cfg: EffViTTrainConfig, pos_weight: float):
+        def __init__(self, model: torch.nn.Module, cfg: EffViTTrainConfig, pos_weight: float,
+                     resume_state=None):
             super().__init__()
             self.model, self.cfg = model, cfg
+            self.resume_state = resume_state  # trainer.resume.TrainState or None
+            self.epoch_offset = int(resume_state.meta["epochs_done"]) if resume_state else 0
             self.loss = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight]))
             self.val_scores: list[torch.Tensor] = []
             self.val_labels: list[torch.Tensor] = []
@@ -172,13 +178,32 @@ def _system_class():
                 batches.append(x.to(self.device))
             recalibrate_batchnorm(self.model, batches)
 
+        def on_train_start(self):
+            st = self.resume_state
+            if st is None:
+                return
+            opt = self.trainer.optimizers[0]
+            opt.load_state_dict(st.optimizer)
+            sched = self.trainer.lr_scheduler_configs[0].scheduler
+            # the saved lr is the one used in the last finished epoch; replay that epoch's step
+            sched.last_epoch = self.epoch_offset - 1
+            with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": intended here
+                warnings.simplefilter("ignore", UserWarning)
+                sched.step()
+
         def on_train_epoch_start(self):
             ds = self.trainer.train_dataloader.dataset
-            ds.epoch = self.current_epoch
+            ds.epoch = self.epoch_offset + self.current_epoch
 
         def configure_optimizers(self):
             params = [p for p in self.model.parameters() if p.requires_grad]
-            opt = torch.optim.SGD(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+            if self.cfg.optimizer == "sgd":
+                opt = torch.optim.SGD(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay,
+                                      momentum=self.cfg.momentum)
+            elif self.cfg.optimizer == "adamw":
+                opt = torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+            else:
+                raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {self.cfg.optimizer!r}")
             sched = torch.optim.lr_scheduler.StepLR(opt, step_size=self.cfg.step_size, gamma=self.cfg.gamma)
             return [opt], [sched]
 
@@ -219,22 +244,57 @@ class _BestState:
                 if trainer.sanity_checking:
                     return
                 auc = float(trainer.callback_metrics.get("val_auc", float("nan")))
+                epoch = module.epoch_offset + trainer.current_epoch
+                outer.history.append({"epoch": epoch, "val_auc": auc,
+                                      "val_loss": float(trainer.callback_metrics.get("val_loss", float("nan")))})
                 if outer.best is None or (np.isfinite(auc) and auc > outer.best):
-                    outer.best, outer.epoch = auc, trainer.current_epoch
+                    outer.best, outer.epoch = auc, epoch
                     outer.state = {k: v.detach().cpu().clone() for k, v in module.model.state_dict().items()}
 
-        self.best, self.epoch, self.state = None, -1, None
+        self.best, self.epoch, self.state, self.history = None, -1, None, []
         self.callback = Cb()
 
 
+def _resume_saver(out_dir: Path, best: "_BestState", stopper, t_start: float, wall_before: float):
+    """Callback writing ``out_dir/resume/state.*`` (``trainer.resume``) after every epoch."""
+    import lightning.pytorch as pl
+
+    from .resume import TrainState, save_train_state
+
+    class Saver(pl.Callback):
+        def on_train_epoch_end(self, trainer, module):
+            # runs after this epoch's validation and before its LR-scheduler step
+            if trainer.sanity_checking or not best.history:
+                return
+            save_train_state(out_dir, TrainState(
+                model=module.model.state_dict(), optimizer=trainer.optimizers[0].state_dict(),
+                best_model=best.state,
+                meta={"epochs_done": module.epoch_offset + trainer.current_epoch + 1,
+                      "best": best.best, "best_epoch": best.epoch, "history": best.history,
+                      "early_stopping": {"prev": stopper.prev, "count": stopper.count},
+                      "wall_time_s": round(wall_before + time.time() - t_start, 1)},
+            ))
+
+    return Saver()
+
+
 def fit_effvit(train_caches: Sequence[Path], val_caches: Sequence[Path], cfg: EffViTTrainConfig,
-               out_dir: Path, card_info: dict[str, Any], command: str = "") -> dict[str, Any]:
+               out_dir: Path, card_info: dict[str, Any], command: str = "", resume: bool = False) -> dict[str, Any]:
     """Train ``deepfake.effvit`` and export ``model.safetensors`` + ``card.json`` into ``out_dir``.
+
+    After every epoch the full training state is written to ``out_dir/resume/``
+    (:mod:`trainer.resume`, safetensors + JSON, never a pickle).
 
     Args:
         train_caches, val_caches: npz caches (``trainer.cache``) of disjoint sets of videos.
         cfg: hyper-parameters. card_info: ``training_data``, ``limitations`` … for the card.
         command: the exact command line, recorded in the card.
+        resume: continue from ``out_dir/resume/`` (model, optimiser, LR schedule,
+            early stopping, best epoch); ``cfg.max_epochs`` counts all epochs,
+            ``cfg.max_time`` this invocation only.
+
+    Raises:
+        FileNotFoundError: ``resume`` but no resume state in ``out_dir``.
 
     Returns:
         Summary with validation metrics, epochs, wall time, data counts.
@@ -256,25 +316,43 @@ def fit_effvit(train_caches: Sequence[Path], val_caches: Sequence[Path], cfg: Ef
         generator=torch.Generator().manual_seed(cfg.seed))
     model_cfg = EffViTConfig(**cfg.model)
     model = EffViT(model_cfg)
-    system = _system_class()(model, cfg, pos_weight=1.0)  # one fake per real: n_real / n_fake = 1
-    best = _BestState()
     out_dir = Path(out_dir)
+    state, wall_before = None, 0.0
+    best = _BestState()
+    stopper = _previous_epoch_early_stopping(cfg.patience)
+    if resume:
+        from .resume import load_train_state
+
+        state = load_train_state(out_dir)
+        model.load_state_dict(state.model)
+        m = state.meta
+        best.best, best.epoch, best.state, best.history = m["best"], m["best_epoch"], state.best_model, m["history"]
+        stopper.prev, stopper.count = m["early_stopping"]["prev"], m["early_stopping"]["count"]
+        wall_before = float(m.get("wall_time_s", 0.0))
+    system = _system_class()(model, cfg, pos_weight=1.0, resume_state=state)  # one fake per real: n_real / n_fake = 1
+    offset = system.epoch_offset
+    if offset >= cfg.max_epochs:
+        raise ValueError(f"{out_dir}: {offset} epochs already done, max_epochs is {cfg.max_epochs}")
     trainer = pl.Trainer(
-        max_epochs=cfg.max_epochs, max_time=cfg.max_time, accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision,
-        logger=CSVLogger(str(out_dir), name="logs", version=""), enable_checkpointing=False,
-        callbacks=[_previous_epoch_early_stopping(cfg.patience), best.callback],
+        max_epochs=cfg.max_epochs - offset, max_time=cfg.max_time, accelerator=cfg.accelerator, devices=cfg.devices,
+        precision=cfg.precision,
+        logger=CSVLogger(str(out_dir), name="logs", version=f"resume-from-{offset}" if offset else ""),
+        enable_checkpointing=False,
+        callbacks=[stopper, best.callback, _resume_saver(out_dir, best, stopper, t0, wall_before)],
         limit_train_batches=cfg.limit_train_batches, deterministic=False, enable_progress_bar=True,
         log_every_n_steps=1,
     )
     trainer.fit(system, loader(train_ds, True), loader(val_ds, False))
     if best.state is not None:
         model.load_state_dict(best.state)
-    wall = time.time() - t0
+    wall = wall_before + time.time() - t0
     summary = {
         "train_videos": len(train_caches), "val_videos": len(val_caches),
         "train_faces": int(len(tr_crops)), "val_faces": int(len(va_crops)),
-        "epochs_run": int(trainer.current_epoch), "best_epoch": int(best.epoch),
+        "epochs_validated": len(best.history), "best_epoch": int(best.epoch),
         "val_auc_best": best.best, "wall_time_s": round(wall, 1),
+        "val_per_epoch": best.history, "resumed_from_epoch": offset or None,
+        "optimizer": cfg.optimizer, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
         "hardware": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU",
     }
     card = ModelCard(

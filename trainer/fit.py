@@ -87,8 +87,12 @@ def _hardware() -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def run_fit(config_path: str | Path, out_dir: str | Path, device: str = "auto", argv: list[str] | None = None) -> dict:
+def run_fit(config_path: str | Path, out_dir: str | Path, device: str = "auto", argv: list[str] | None = None,
+            resume: bool = False) -> dict:
     """Run one training from its config; returns the summary also written to ``summary.json``.
+
+    ``resume`` continues an interrupted run from ``out_dir/resume/`` (``trainer.resume``;
+    detectors trained by gradient descent only).
 
     Raises:
         ValueError: bad config; KeyError: unknown detector.
@@ -121,8 +125,10 @@ def run_fit(config_path: str | Path, out_dir: str | Path, device: str = "auto", 
         from .effvit_fit import EffViTTrainConfig, fit_effvit
 
         tcfg = EffViTTrainConfig(seed=seed, **train)
-        summary = fit_effvit(train_caches, val_caches, tcfg, out_dir, card_info, command)
+        summary = fit_effvit(train_caches, val_caches, tcfg, out_dir, card_info, command, resume=resume)
     elif detector == "deepfake.freq":
+        if resume:
+            raise ValueError("deepfake.freq trains in one pass (SVM / MLP on cached spectra); nothing to resume")
         from .freq_data import fit_freq_from_caches
 
         summary = fit_freq_from_caches(train_caches, val_caches, train, seed, out_dir, card_info, command)

@@ -120,29 +120,32 @@ class EffViTDetector:
         x_all = preprocess_crops(np.stack([c.image for _, c in crops]))
         probs, heat = [], {}
         n = len(crops)
-        for start in range(0, n, self.batch_size):
-            clip.check_cancel()
-            x = x_all[start : start + self.batch_size].to(self.device)
-            with torch.no_grad():
-                probs.append(torch.sigmoid(self.model(x)[:, 0]).float().cpu().numpy())
-            if self.explain:
-                rel = relevancy_maps(self.model, x)
-                cam = gradcam_maps(self.model, self.model.gradcam_layer(), x)
-                for j in range(len(x)):
-                    idx = frames[start + j].index
-                    heat[f"f{idx}"] = tokens_to_grid(rel[j]).astype(np.float16)
-                    heat[f"gradcam/f{idx}"] = cam.maps[j].astype(np.float16)
-            if progress:
-                progress(min(1.0, (start + self.batch_size) / n))
+        with clip.cancellable(self.model):  # a cancel stops inside a forward pass, not after the batch
+            for start in range(0, n, self.batch_size):
+                clip.check_cancel()
+                x = x_all[start : start + self.batch_size].to(self.device)
+                with torch.no_grad():
+                    probs.append(torch.sigmoid(self.model(x)[:, 0]).float().cpu().numpy())
+                if self.explain:
+                    rel = relevancy_maps(self.model, x)
+                    clip.check_cancel()
+                    cam = gradcam_maps(self.model, self.model.gradcam_layer(), x)
+                    for j in range(len(x)):
+                        idx = frames[start + j].index
+                        heat[f"f{idx}"] = tokens_to_grid(rel[j]).astype(np.float16)
+                        heat[f"gradcam/f{idx}"] = cam.maps[j].astype(np.float16)
+                if progress:
+                    progress(min(1.0, (start + self.batch_size) / n))
         p = np.concatenate(probs)
         scores = [
             FrameScore(f.index, f.pts, float(pi), self.track,
                        [round(float(v), 2) for v in (c.box.x1, c.box.y1, c.box.x2, c.box.y2)],
-                       f"f{f.index}" if self.explain else None)
+                       f"f{f.index}" if self.explain else None, c.placement)
             for (f, c), pi in zip(crops, p)
         ]
         score = float(p.mean())
         return DetectorResult(
             score=score, label="fake" if score > self.threshold else "real",
-            class_probs={"real": 1.0 - score, "fake": score}, frame_scores=scores, heatmaps=heat, **base,
+            class_probs={"real": 1.0 - score, "fake": score}, frame_scores=scores, heatmaps=heat,
+            explanations={"relevancy": "f{frame}", "Grad-CAM": "gradcam/f{frame}"} if self.explain else {}, **base,
         )

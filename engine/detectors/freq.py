@@ -174,6 +174,7 @@ class FreqDetector:
                 track_id=track_id,
                 box=[float(v) for v in crop.box.xyxy],
                 heatmap_key=None,
+                crop=crop.placement,
             )
             for (frame, crop), p in zip(crops, probs)
         ]

@@ -155,7 +155,7 @@ def gradcam_maps(
         except Exception as exc:
             ag = cam.activations_and_grads
             # the library then fails on None activations / gradients with an unhelpful error
-            if not ag.activations or (not ag.gradients and isinstance(exc, (AttributeError, TypeError))):
+            if isinstance(exc, (AttributeError, TypeError)) and (not ag.activations or not ag.gradients):
                 raise RuntimeError(
                     f"Grad-CAM: target layer {type(target_layer).__name__} produced no activation or no gradient "
                     "(it is not on the path from x to the target score)"

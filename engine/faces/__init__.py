@@ -24,6 +24,7 @@ from engine.faces.crops import (
     MTCNNMargin40_160,
     TMCShifted1p4_224,
     crop_face,
+    place_heatmap,
     get_crop_policy,
 )
 from engine.faces.detector import (
@@ -48,6 +49,7 @@ __all__ = [
     "RetinaFaceUnavailable",
     "RETINAFACE_WEIGHTS_ENV",
     "create_face_detector",
+    "place_heatmap",
     "resolve_device",
     "retinaface_status",
     "retinaface_weights_path",

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -47,6 +47,7 @@ __all__ = [
     "CROP_POLICIES",
     "get_crop_policy",
     "crop_face",
+    "place_heatmap",
 ]
 
 Rect = tuple[float, float, float, float]
@@ -114,56 +115,87 @@ class FaceCrop:
     def heatmap_to_frame(
         self, heatmap: np.ndarray, frame_hw: Optional[tuple[int, int]] = None
     ) -> np.ndarray:
-        """Map a heatmap computed on this crop onto the frame.
-
-        The heatmap may have any resolution; it is taken to cover the whole
-        crop image (e.g. a 7x7 Grad-CAM of a 224x224 crop). It is resized to
-        the size of :attr:`region` in frame pixels (``cv2.INTER_AREA`` when
-        shrinking, ``cv2.INTER_LINEAR`` otherwise) and placed at ``region``
-        with sub-pixel accuracy (``cv2.remap`` at frame pixel centres).
+        """Map a heatmap computed on this crop onto the frame (see :func:`place_heatmap`).
 
         Args:
-            heatmap: ``float (h, w)`` in crop coordinates, any range.
+            heatmap: ``float (h, w)`` in crop coordinates, any range and resolution.
             frame_hw: ``(H, W)`` of the output; defaults to the source frame's.
 
         Returns:
-            ``float32 (H, W)``: the heatmap value at every frame pixel whose
-            centre lies inside the crop's real content (:attr:`content`) and
-            inside the frame; ``NaN`` everywhere else (not covered by the crop,
-            or covered only by padding).
+            ``float32 (H, W)``, ``NaN`` where the crop's real content does not cover the frame.
 
         Raises:
             ValueError: ``heatmap`` is not 2-D or is empty.
         """
-        hm = np.asarray(heatmap, dtype=np.float32)
-        if hm.ndim != 2 or hm.size == 0:
-            raise ValueError(f"heatmap must be a non-empty 2-D array, got shape {hm.shape}")
-        H, W = self.frame_hw if frame_hw is None else (int(frame_hw[0]), int(frame_hw[1]))
-        out = np.full((H, W), np.nan, dtype=np.float32)
+        return place_heatmap(heatmap, self.region, self.content, self.image.shape[:2],
+                             self.frame_hw if frame_hw is None else frame_hw)
 
-        # frame pixels whose centres lie inside the content rectangle
-        fx1, fy1, fx2, fy2 = self.content_in_frame
-        i0, i1 = max(0, math.ceil(fx1 - 0.5)), min(W, math.ceil(fx2 - 0.5))
-        j0, j1 = max(0, math.ceil(fy1 - 0.5)), min(H, math.ceil(fy2 - 0.5))
-        if i1 <= i0 or j1 <= j0:
-            return out
+    @property
+    def placement(self) -> dict:
+        """JSON-ready placement ``{"region", "content", "size_hw"}``; :func:`place_heatmap` takes it back."""
+        return {"region": [round(float(v), 3) for v in self.region],
+                "content": [round(float(v), 3) for v in self.content],
+                "size_hw": [int(self.image.shape[0]), int(self.image.shape[1])]}
 
-        # resize to about one heatmap pixel per frame pixel over the region
-        rx1, ry1, rx2, ry2 = self.region
-        rw, rh = rx2 - rx1, ry2 - ry1
-        tw, th = max(1, int(round(rw))), max(1, int(round(rh)))
-        shrink = tw < hm.shape[1] or th < hm.shape[0]
-        resized = cv2.resize(hm, (tw, th), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
-        # placement: sample `resized` at the covered frame pixel centres
-        xs = (np.arange(i0, i1, dtype=np.float64) + 0.5 - rx1) * (tw / rw) - 0.5
-        ys = (np.arange(j0, j1, dtype=np.float64) + 0.5 - ry1) * (th / rh) - 0.5
-        map_x = np.broadcast_to(xs[None, :], (j1 - j0, i1 - i0)).astype(np.float32)
-        map_y = np.broadcast_to(ys[:, None], (j1 - j0, i1 - i0)).astype(np.float32)
-        out[j0:j1, i0:i1] = cv2.remap(
-            resized, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
+def place_heatmap(heatmap: np.ndarray, region: Sequence[float], content: Sequence[float],
+                  crop_hw: Sequence[int], frame_hw: Sequence[int]) -> np.ndarray:
+    """Map a heatmap computed on a face crop onto the frame the crop came from.
+
+    The heatmap may have any resolution; it is taken to cover the whole crop
+    image (e.g. a 7x7 Grad-CAM of a 224x224 crop). It is resized to the size of
+    ``region`` in frame pixels (``cv2.INTER_AREA`` when shrinking,
+    ``cv2.INTER_LINEAR`` otherwise) and placed at ``region`` with sub-pixel
+    accuracy (``cv2.remap`` at frame pixel centres). Used by
+    :meth:`FaceCrop.heatmap_to_frame` and, from a saved result's crop placement,
+    by the GUI and the report.
+
+    Args:
+        heatmap: ``float (h, w)`` in crop coordinates, any range.
+        region: ``(x1, y1, x2, y2)`` frame pixels covered by the whole crop image.
+        content: ``(x0, y0, x1, y1)`` crop pixels holding real frame pixels.
+        crop_hw: ``(h, w)`` of the crop image in pixels.
+        frame_hw: ``(H, W)`` of the output frame in pixels.
+
+    Returns:
+        ``float32 (H, W)``: the heatmap value at every frame pixel whose centre
+        lies inside the crop's real content and inside the frame; ``NaN``
+        everywhere else (not covered by the crop, or covered only by padding).
+
+    Raises:
+        ValueError: ``heatmap`` is not 2-D or is empty.
+    """
+    hm = np.asarray(heatmap, dtype=np.float32)
+    if hm.ndim != 2 or hm.size == 0:
+        raise ValueError(f"heatmap must be a non-empty 2-D array, got shape {hm.shape}")
+    H, W = int(frame_hw[0]), int(frame_hw[1])
+    out = np.full((H, W), np.nan, dtype=np.float32)
+    rx1, ry1, rx2, ry2 = (float(v) for v in region)
+    rw, rh = rx2 - rx1, ry2 - ry1
+    sx, sy = rw / int(crop_hw[1]), rh / int(crop_hw[0])
+
+    # frame pixels whose centres lie inside the content rectangle
+    fx1, fy1 = rx1 + content[0] * sx, ry1 + content[1] * sy
+    fx2, fy2 = rx1 + content[2] * sx, ry1 + content[3] * sy
+    i0, i1 = max(0, math.ceil(fx1 - 0.5)), min(W, math.ceil(fx2 - 0.5))
+    j0, j1 = max(0, math.ceil(fy1 - 0.5)), min(H, math.ceil(fy2 - 0.5))
+    if i1 <= i0 or j1 <= j0:
         return out
+
+    # resize to about one heatmap pixel per frame pixel over the region
+    tw, th = max(1, int(round(rw))), max(1, int(round(rh)))
+    shrink = tw < hm.shape[1] or th < hm.shape[0]
+    resized = cv2.resize(hm, (tw, th), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+    # placement: sample `resized` at the covered frame pixel centres
+    xs = (np.arange(i0, i1, dtype=np.float64) + 0.5 - rx1) * (tw / rw) - 0.5
+    ys = (np.arange(j0, j1, dtype=np.float64) + 0.5 - ry1) * (th / rh) - 0.5
+    map_x = np.broadcast_to(xs[None, :], (j1 - j0, i1 - i0)).astype(np.float32)
+    map_y = np.broadcast_to(ys[:, None], (j1 - j0, i1 - i0)).astype(np.float32)
+    out[j0:j1, i0:i1] = cv2.remap(
+        resized, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -155,3 +155,32 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         atomic_write_json(target, {"v": object()})
     assert json.loads(target.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["case.json"]  # no temp file left behind
+
+
+def test_cancellable_stops_inside_forward_and_backward_passes():
+    """MediaClip.cancellable: a cancel request ends a forward or a backward pass at the next layer."""
+    import torch
+
+    from engine.pipeline import AnalysisCancelled, MediaClip
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(inplace=True), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 6 * 6, 1))
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    flag = {"stop": False}
+    clip = MediaClip("never-opened.mp4", cancel=lambda: flag["stop"])
+    with clip.cancellable(model):  # not cancelled: results are unchanged
+        y = model(x)
+    torch.testing.assert_close(y, model(x))
+    flag["stop"] = True
+    with pytest.raises(AnalysisCancelled), clip.cancellable(model):
+        model(x)
+    flag["stop"] = False
+    with clip.cancellable(model):
+        out = model(x).sum()
+        flag["stop"] = True  # requested after the forward pass: the backward pass stops
+        with pytest.raises(AnalysisCancelled):
+            out.backward()
+    flag["stop"] = False
+    model(x).sum().backward()  # hooks are gone after the block
+    assert all(not m._forward_pre_hooks for m in model.modules())

@@ -64,12 +64,26 @@ def test_fit_effvit_tiny(tmp_path):
     pytest.importorskip("engine.models.effvit")
     out = tmp_path / "run_effvit"
     train = {"batch_size": 4, "max_epochs": 1, "limit_train_batches": 2, "accelerator": "cpu", "devices": 1,
-             "bn_recalibrate_batches": 1, "model": {"trainable_blocks_from": 0}}
+             "bn_recalibrate_batches": 1, "optimizer": "adamw", "lr": 1e-4, "model": {"trainable_blocks_from": 0}}
     assert main(["fit", "--config", _config(tmp_path, "deepfake.effvit", train), "--out", str(out),
                  "--device", "cpu"]) == 0
     summary, card = _check_run(out, "deepfake.effvit")
-    assert summary["epochs_run"] >= 1 and card.architecture == "effvit"
+    assert summary["epochs_validated"] == 1 and card.architecture == "effvit"
     assert (out / "logs" / "metrics.csv").exists()
+    assert (out / "resume" / "state.json").exists() and (out / "resume" / "state.safetensors").exists()
+
+    # resume: one more epoch from the saved state (adamw so optimiser tensors are saved too)
+    doc = yaml.safe_load(open(tmp_path / "deepfake.effvit.yaml"))
+    doc["train"]["max_epochs"] = 2
+    cfg2 = tmp_path / "two_epochs.yaml"
+    cfg2.write_text(yaml.safe_dump(doc))
+    assert main(["fit", "--config", str(cfg2), "--out", str(out), "--device", "cpu", "--resume"]) == 0
+    resumed = json.loads((out / "summary.json").read_text())
+    assert resumed["resumed_from_epoch"] == 1
+    assert [h["epoch"] for h in resumed["val_per_epoch"]] == [0, 1]
+    assert resumed["wall_time_s"] > summary["wall_time_s"]
+    with pytest.raises(ValueError, match="already done"):
+        main(["fit", "--config", str(cfg2), "--out", str(out), "--device", "cpu", "--resume"])
 
 
 def test_fit_freq_mlp_uses_config_hyperparameters(tmp_path):

@@ -163,3 +163,20 @@ def test_registry_builds_from_card_config():
     assert isinstance(m, EffViT) and len(m.transformer.blocks) == 1
     with pytest.raises(KeyError, match="unknown architecture"):
         create_model("nope")
+
+
+def test_fused_attention_equals_recorded_attention_path(model):
+    """The SDPA fast path and the explicit path (taken while attention is recorded) agree."""
+    from engine.explain import record_attention
+
+    torch.manual_seed(1)
+    x = torch.randn(2, 1025, 49)
+    attn = model.transformer.blocks[0].attn.eval()
+    fast = attn(x)
+    assert not attn.recording
+    with record_attention(model, grads=False) as rec:
+        assert attn.recording
+        slow = attn(x)
+        assert len(rec.maps) == 1 and rec.maps[0].shape == (2, 8, 1025, 1025)
+    assert not attn.recording  # hooks removed again
+    torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,301 @@
+"""Right-hand panel: run analysis, verdicts, per-detector scores, explanation controls, model cards.
+
+Every number shown comes from the stored :class:`engine.results.ResultView`;
+model cards are read with :func:`engine.weights.load_card`, and their
+limitations are shown verbatim, as the cards require.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.results import ResultView
+
+__all__ = ["DetectorPanel", "card_html"]
+
+
+def card_html(detector_id: str) -> str:
+    """HTML summary of the installed model card of ``detector_id`` (or why there is none)."""
+    from engine.weights import WeightsError, find_model_dir, load_card
+
+    try:
+        card = load_card(find_model_dir(detector_id))
+    except WeightsError as exc:
+        return f"<b>{html.escape(detector_id)}</b>: {html.escape(str(exc))}"
+    e = html.escape
+    metrics = ", ".join(f"{k} = {v:.3f}" if isinstance(v, float) else f"{k} = {v}" for k, v in card.metrics.items())
+    lim = "".join(f"<li>{e(x)}</li>" for x in card.limitations) or "<li>none stated</li>"
+    return (
+        f"<b>{e(card.card_id)}</b> ({e(card.architecture)})<br>"
+        f"<b>Paper:</b> {e(card.paper)}<br>"
+        f"<b>Training data:</b> {e(card.training_data[:600])}{'…' if len(card.training_data) > 600 else ''}<br>"
+        f"<b>Initialisation:</b> {e(card.init)}<br>"
+        f"<b>Metrics</b> ({e(card.evaluation)}): {e(metrics) or '—'}<br>"
+        f"<b>Limitations:</b><ul>{lim}</ul>"
+        f"<b>Weights SHA-256:</b> <tt>{e(card.sha256)}</tt>"
+    )
+
+
+class DetectorPanel(QWidget):
+    """Detector choice + Analyse, verdicts, scores, explanation controls and the model card.
+
+    Signals:
+        analyseRequested(list, str): detector ids and device.
+        overlayChanged(): explanation detector/view, visibility or opacity changed.
+        detectorSelected(str): the detector whose threshold/card/explanation is shown.
+    """
+
+    analyseRequested = Signal(list, str)
+    overlayChanged = Signal()
+    detectorSelected = Signal(str)
+
+    def __init__(self, available: list[str], unavailable: dict[str, str], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.view: ResultView | None = None
+        lay = QVBoxLayout(self)
+
+        run = QGroupBox("Analysis")
+        rl = QVBoxLayout(run)
+        self.detector_list = QListWidget()
+        self.detector_list.setMaximumHeight(90)
+        for det in available:
+            it = QListWidgetItem(det)
+            it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            it.setCheckState(Qt.CheckState.Checked)
+            self.detector_list.addItem(it)
+        for det, why in unavailable.items():
+            it = QListWidgetItem(f"{det} (no weights)")
+            it.setFlags(Qt.ItemFlag.NoItemFlags)
+            it.setToolTip(why)
+            self.detector_list.addItem(it)
+        rl.addWidget(self.detector_list)
+        row = QHBoxLayout()
+        self.device = QComboBox()
+        self.device.addItems(self._devices())
+        self.device.setToolTip("auto: CUDA when a GPU is present, else CPU")
+        self.analyse_button = QPushButton("Analyse")
+        self.analyse_button.setToolTip("Run the checked detectors on the selected evidence (Ctrl+R)")
+        self.analyse_button.clicked.connect(lambda: self.analyseRequested.emit(self.checked(), self.device.currentText()))
+        row.addWidget(QLabel("Device"))
+        row.addWidget(self.device, 1)
+        row.addWidget(self.analyse_button)
+        rl.addLayout(row)
+        lay.addWidget(run)
+
+        res = QGroupBox("Results")
+        vl = QVBoxLayout(res)
+        self.verdict = QLabel("Not analysed")
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextFormat(Qt.TextFormat.RichText)
+        vl.addWidget(self.verdict)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Detector", "Score", "Decision", "Status"])
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in (1, 2, 3):
+            self.table.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setMaximumHeight(150)
+        self.table.setMinimumHeight(90)
+        self.table.itemSelectionChanged.connect(self._row_selected)
+        vl.addWidget(self.table)
+        lay.addWidget(res)
+
+        ex = QGroupBox("Explanation overlay")
+        fl = QFormLayout(ex)
+        self.overlay_on = QCheckBox("Show heatmap on the frame")
+        self.overlay_on.setChecked(True)
+        self.overlay_det = QComboBox()
+        self.overlay_view = QComboBox()
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(45)
+        self.overlay_on.toggled.connect(self.overlayChanged)
+        self.overlay_det.currentTextChanged.connect(self._overlay_detector_changed)
+        self.overlay_view.currentTextChanged.connect(self.overlayChanged)
+        self.opacity.valueChanged.connect(self.overlayChanged)
+        fl.addRow(self.overlay_on)
+        fl.addRow("Detector", self.overlay_det)
+        fl.addRow("View", self.overlay_view)
+        fl.addRow("Opacity", self.opacity)
+        lay.addWidget(ex)
+
+        self.spectrum = pg.PlotWidget(background="#202020")
+        self.spectrum.setMinimumHeight(120)
+        self.spectrum.setMaximumHeight(150)
+        self.spectrum.plotItem.setLabel("bottom", "spatial frequency bin")
+        self.spectrum.plotItem.setLabel("left", "power")
+        self.spectrum.plotItem.addLegend(offset=(6, 4), labelTextColor="#DDDDDD")
+        self.spectrum.setToolTip("Azimuthal spectrum of the face at the nearest scored frame vs. the class means")
+        self.spectrum.hide()
+        lay.addWidget(self.spectrum)
+
+        self.card = QTextBrowser()
+        self.card.setOpenExternalLinks(False)
+        self.card.setMinimumHeight(80)
+        lay.addWidget(QLabel("Model card"))
+        lay.addWidget(self.card, 1)
+        self.selected: str | None = available[0] if available else None
+        if self.selected:
+            self.card.setHtml(card_html(self.selected))
+
+    # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def _devices() -> list[str]:
+        out = ["auto", "cpu"]
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                out.append("cuda")
+        except ImportError:  # pragma: no cover
+            pass
+        return out
+
+    def checked(self) -> list[str]:
+        """Detector ids whose box is checked."""
+        out = []
+        for i in range(self.detector_list.count()):
+            it = self.detector_list.item(i)
+            if it.flags() & Qt.ItemFlag.ItemIsUserCheckable and it.checkState() == Qt.CheckState.Checked:
+                out.append(it.text())
+        return out
+
+    def set_checked(self, detectors: list[str]) -> None:
+        """Check exactly ``detectors``."""
+        for i in range(self.detector_list.count()):
+            it = self.detector_list.item(i)
+            if it.flags() & Qt.ItemFlag.ItemIsUserCheckable:
+                it.setCheckState(Qt.CheckState.Checked if it.text() in detectors else Qt.CheckState.Unchecked)
+
+    @property
+    def overlay_selection(self) -> tuple[str, str] | None:
+        """``(detector_id, view)`` to overlay, or None when hidden or nothing to show."""
+        if not self.overlay_on.isChecked() or not self.overlay_det.currentText() or not self.overlay_view.currentText():
+            return None
+        return self.overlay_det.currentText(), self.overlay_view.currentText()
+
+    @property
+    def opacity_value(self) -> float:
+        return self.opacity.value() / 100.0
+
+    # ------------------------------------------------------------------ results
+    def set_result(self, view: ResultView | None, colours: dict[str, str]) -> None:
+        """Show a stored result (None: "Not analysed")."""
+        self.view = view
+        self.table.setRowCount(0)
+        self.overlay_det.blockSignals(True)
+        self.overlay_det.clear()
+        self.overlay_det.blockSignals(False)
+        if view is None or not view.detector_ids:
+            self.verdict.setText("Not analysed. Check detectors and press <b>Analyse</b>.")
+            self._overlay_detector_changed("")
+            return
+        rows = view.verdicts()
+        self.table.setRowCount(len(rows))
+        for r, v in enumerate(rows):
+            score = "—" if v["score"] is None else f"{v['score']:.3f}"
+            thr = "" if v["threshold"] is None else f" (thr {v['threshold']:.2f})"
+            cells = [v["detector_id"], score, (v["label"] or "—") + thr, v["status"]]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c == 0:
+                    item.setForeground(QColor(colours.get(v["detector_id"], "#FFFFFF")))
+                if v["status"] != "ok":
+                    item.setToolTip(v["message"] or v["status"])
+                self.table.setItem(r, c, item)
+        self.verdict.setText(self._verdict_text(rows))
+        with_maps = [d for d in view.detector_ids if view.explanation_views(d)]
+        self.overlay_det.blockSignals(True)
+        self.overlay_det.addItems(with_maps)
+        self.overlay_det.blockSignals(False)
+        self._overlay_detector_changed(self.overlay_det.currentText())
+        if self.selected in view.detector_ids:
+            self.table.selectRow(view.detector_ids.index(self.selected))
+        elif rows:
+            self.table.selectRow(0)
+
+    @staticmethod
+    def _verdict_text(rows: list[dict]) -> str:
+        by_task: dict[str, list[dict]] = {}
+        for v in rows:
+            by_task.setdefault(v["task"] or "unknown", []).append(v)
+        parts = []
+        for task, vs in by_task.items():
+            ok = [v for v in vs if v["status"] == "ok" and v["score"] is not None]
+            if task == "deepfake":
+                flagged = [v for v in ok if v["label"] == "fake"]
+                if not ok:
+                    text = "no detector produced a score"
+                elif flagged:
+                    text = (f"<span style='color:#FF6B6B'><b>manipulation suspected</b></span> by "
+                            f"{len(flagged)} of {len(ok)} detectors ({', '.join(v['detector_id'] for v in flagged)})")
+                else:
+                    text = f"<span style='color:#7CD67C'><b>no manipulation found</b></span> by {len(ok)} detectors"
+            else:
+                text = "; ".join(f"{v['detector_id']}: {v['label']} ({v['score']:.2f})" for v in ok) or "no score"
+            skipped = [v for v in vs if v["status"] != "ok"]
+            if skipped:
+                text += "<br><i>not scored: " + ", ".join(
+                    f"{v['detector_id']} ({html.escape(v['message'] or v['status'])})" for v in skipped) + "</i>"
+            parts.append(f"<b>{html.escape(task.capitalize())}:</b> {text}")
+        return "<br>".join(parts) + ("<br><small>Scores are evidence for an analyst's judgement, "
+                                     "not a decision; read each model card's limitations.</small>")
+
+    def _row_selected(self) -> None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows or self.view is None:
+            return
+        det = self.view.detector_ids[rows[0].row()]
+        if det != self.selected or not self.card.toPlainText():
+            self.card.setHtml(card_html(det))
+        self.selected = det
+        self.detectorSelected.emit(det)
+
+    def _overlay_detector_changed(self, det: str) -> None:
+        self.overlay_view.blockSignals(True)
+        self.overlay_view.clear()
+        if det and self.view is not None:
+            self.overlay_view.addItems(self.view.explanation_views(det))
+        self.overlay_view.blockSignals(False)
+        self.overlayChanged.emit()
+
+    def show_spectrum(self, curves: dict[str, np.ndarray], colours: dict[str, str], title: str) -> None:
+        """Plot a spectrum detector's curves at the current time (hidden when empty)."""
+        if not curves:
+            self.spectrum.hide()
+            return
+        pi = self.spectrum.plotItem
+        pi.clear()
+        pi.legend.clear()
+        pi.setTitle(title, color="#DDDDDD", size="9pt")
+        styles = {"frame": pg.mkPen("#FFFFFF", width=2), "class_mean/real": pg.mkPen("#7CD67C", width=1.5),
+                  "class_mean/fake": pg.mkPen("#FF6B6B", width=1.5)}
+        for name, y in curves.items():
+            label = "this face" if name == "frame" else name.split("/", 1)[-1] + " mean"
+            pi.plot(np.arange(len(y)), y, pen=styles.get(name, pg.mkPen("#AAAAAA")), name=label)
+        self.spectrum.show()

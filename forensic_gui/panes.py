@@ -1,0 +1,210 @@
+"""Synced panes under the video: spectrogram, face-crop strip and per-detector score timeline.
+
+Each time pane draws a vertical playhead at the displayed frame's PTS and emits
+``seekRequested(seconds)`` when the analyst clicks it or drags its playhead.
+Data comes from :class:`engine.results.ResultView`; face crops are cut by
+:func:`engine.faces.crop_face` (the detectors' own crop policy), never here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from .player import frame_to_qimage
+
+__all__ = ["TimePane", "SpectrogramPane", "ScoreTimeline", "FaceStrip", "DETECTOR_COLOURS"]
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+#: Colours of detectors in the timeline, boxes and legends (colour-blind-safe Okabe–Ito).
+DETECTOR_COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"]
+
+
+class TimePane(pg.PlotWidget):
+    """A plot whose x axis is evidence time in seconds, with a draggable playhead.
+
+    Signals:
+        seekRequested(float): seconds the analyst clicked or dragged the playhead to.
+    """
+
+    seekRequested = Signal(float)
+
+    def __init__(self, y_label: str, parent: QWidget | None = None):
+        super().__init__(parent=parent, background="#202020")
+        self.setMinimumHeight(90)
+        self.plotItem.setLabel("bottom", "time", units="s")
+        self.plotItem.setLabel("left", y_label)
+        self.plotItem.setMouseEnabled(x=True, y=False)
+        self.plotItem.hideButtons()
+        self.playhead = pg.InfiniteLine(pos=0.0, angle=90, movable=True, pen=pg.mkPen("#FFFFFF", width=2),
+                                        hoverPen=pg.mkPen("#FFD700", width=3))
+        self.playhead.setZValue(100)
+        self.playhead.sigDragged.connect(lambda line: self.seekRequested.emit(float(line.value())))
+        self.addItem(self.playhead, ignoreBounds=True)
+        self.scene().sigMouseClicked.connect(self._clicked)
+        self.duration_s = 0.0
+
+    def set_duration(self, duration_s: float) -> None:
+        """Show ``[0, duration_s]`` on the x axis."""
+        self.duration_s = max(float(duration_s), 1e-3)
+        self.plotItem.setLimits(xMin=0.0, xMax=self.duration_s)
+        self.plotItem.setXRange(0.0, self.duration_s, padding=0)
+
+    def set_time(self, t: float) -> None:
+        """Move the playhead to ``t`` seconds (does not emit ``seekRequested``)."""
+        self.playhead.blockSignals(True)
+        self.playhead.setValue(float(t))
+        self.playhead.blockSignals(False)
+
+    def time_at_widget_x(self, x: float) -> float:
+        """Evidence time (s) under widget x coordinate ``x``."""
+        scene = self.mapToScene(int(round(x)), self.height() // 2)
+        return float(self.plotItem.vb.mapSceneToView(scene).x())
+
+    def widget_x_of_time(self, t: float) -> int:
+        """Widget x coordinate (pixels) where time ``t`` is drawn."""
+        scene = self.plotItem.vb.mapViewToScene(pg.Point(t, 0.0))
+        return int(round(self.mapFromScene(scene).x()))
+
+    def _clicked(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return
+        pos = ev.scenePos()
+        if self.plotItem.vb.sceneBoundingRect().contains(pos):
+            t = float(self.plotItem.vb.mapSceneToView(pos).x())
+            self.seekRequested.emit(min(max(t, 0.0), self.duration_s))
+
+
+class SpectrogramPane(TimePane):
+    """dB spectrogram of the evidence audio (``ResultView.spectrogram``) with the playhead."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Hz", parent)
+        self.image = pg.ImageItem()
+        self.image.setColorMap(pg.colormap.get("magma"))
+        self.addItem(self.image)
+        self.message = pg.TextItem("", color="#DDDDDD", anchor=(0.5, 0.5))
+        self.addItem(self.message, ignoreBounds=True)
+        self.has_data = False
+
+    def set_spectrogram(self, spec: tuple[np.ndarray, np.ndarray, np.ndarray] | None, duration_s: float,
+                        note: str = "") -> None:
+        """``(db (F, T), times_s (T,), freqs_hz (F,))`` or None with a note (e.g. "no audio stream")."""
+        self.set_duration(duration_s)
+        if spec is None:
+            self.image.clear()
+            self.has_data = False
+            self.message.setText(note or "no spectrogram")
+            self.message.setPos(self.duration_s / 2, 0.5)
+            self.plotItem.setYRange(0, 1)
+            return
+        db, times, freqs = spec
+        self.message.setText("")
+        hop = float(times[1] - times[0]) if len(times) > 1 else 0.01
+        self.image.setImage(db, levels=(float(np.nanmin(db)), float(np.nanmax(db))))
+        self.image.setRect(QRectF(float(times[0]) - hop / 2, 0.0, hop * db.shape[1], float(freqs[-1])))
+        self.plotItem.setYRange(0, float(freqs[-1]), padding=0)
+        self.has_data = True
+
+
+class ScoreTimeline(TimePane):
+    """Per-detector frame scores over time, the selected detector's threshold, and the playhead."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("score", parent)
+        self.plotItem.setYRange(0.0, 1.0, padding=0.02)
+        self.legend = self.plotItem.addLegend(offset=(-8, 2), labelTextColor="#DDDDDD", colCount=4,
+                                              brush=pg.mkBrush(0, 0, 0, 160))
+        self.threshold = pg.InfiniteLine(angle=0, movable=False,
+                                         pen=pg.mkPen("#FF5555", width=1, style=Qt.PenStyle.DashLine))
+        self.threshold.hide()
+        self.addItem(self.threshold, ignoreBounds=True)
+        self.threshold_label = pg.TextItem("", color="#FF8888", anchor=(0.0, 1.0))
+        self.addItem(self.threshold_label, ignoreBounds=True)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.message = pg.TextItem("not analysed yet", color="#DDDDDD", anchor=(0.5, 0.5))
+        self.addItem(self.message, ignoreBounds=True)
+
+    def set_series(self, series: dict[str, tuple[np.ndarray, np.ndarray]], colours: dict[str, str],
+                   duration_s: float) -> None:
+        """``{detector_id: (pts_s (N,), score (N,))}``; empty shows "not analysed yet"."""
+        self.set_duration(duration_s)
+        for c in self.curves.values():
+            self.removeItem(c)
+        self.legend.clear()
+        self.curves = {}
+        for det, (t, s) in series.items():
+            col = colours.get(det, "#FFFFFF")
+            item = self.plot(t, s, pen=pg.mkPen(col, width=2), symbol="o", symbolSize=6, symbolBrush=col,
+                             symbolPen=None, name=det)
+            self.curves[det] = item
+        self.message.setText("" if series else "not analysed yet")
+        self.message.setPos(self.duration_s / 2, 0.5)
+
+    def set_threshold(self, value: float | None) -> None:
+        """Draw the decision threshold of the selected detector (None hides it)."""
+        if value is None:
+            self.threshold.hide()
+            self.threshold_label.setText("")
+        else:
+            self.threshold.setValue(float(value))
+            self.threshold.show()
+            self.threshold_label.setText(f"threshold {value:.2f}")
+            self.threshold_label.setPos(0.0, float(value))
+
+
+class FaceStrip(QWidget):
+    """The face crops of the current frame, one per face track, captioned with their source."""
+
+    thumb_px = 112
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumHeight(self.thumb_px + 36)
+        self.row = QHBoxLayout()
+        self.row.setContentsMargins(4, 4, 4, 4)
+        self.row.setAlignment(Qt.AlignmentFlag.AlignLeft)
+        inner = QWidget()
+        inner.setLayout(self.row)
+        scroll = QScrollArea()
+        scroll.setWidget(inner)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(scroll)
+        self.empty = QLabel("no face tracks yet")
+        self.empty.setStyleSheet("color: #AAAAAA")
+        self.row.addWidget(self.empty)
+        self.thumbs: list[QLabel] = []
+
+    def set_faces(self, crops: list[tuple[str, np.ndarray, str]], note: str = "") -> None:
+        """``[(caption, crop uint8 (h, w, 3) RGB, colour), ...]``; empty shows ``note``."""
+        for t in self.thumbs:
+            self.row.removeWidget(t)
+            t.hide()
+            t.deleteLater()
+        self.thumbs = []
+        self.empty.setVisible(not crops)
+        self.empty.setText(note or "no face in the current frame")
+        for caption, rgb, colour in crops:
+            w = QWidget()
+            v = QVBoxLayout(w)
+            v.setContentsMargins(2, 2, 2, 2)
+            img = QLabel()
+            pix = QPixmap.fromImage(frame_to_qimage(rgb)).scaled(
+                self.thumb_px, self.thumb_px, Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation)
+            img.setPixmap(pix)
+            img.setFixedSize(pix.width() + 4, pix.height() + 4)
+            img.setStyleSheet(f"border: 2px solid {QColor(colour).name()}")
+            cap = QLabel(caption)
+            cap.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            v.addWidget(img)
+            v.addWidget(cap)
+            self.row.addWidget(w)
+            self.thumbs.append(w)
