@@ -69,6 +69,7 @@ class AnalysisJob:
         path: evidence file. sha256: its intake hash (the store key).
         detectors: detector ids (empty for a "prepare" job).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``. kind: ``"analysis"`` or ``"prepare"``.
+        frames: frames sampled uniformly over the duration (``engine.media.Uniform``).
     """
 
     path: Path
@@ -76,6 +77,7 @@ class AnalysisJob:
     detectors: list[str] = field(default_factory=list)
     device: str = "auto"
     kind: str = "analysis"
+    frames: int = 32
 
 
 class AnalysisWorker(QObject):
@@ -102,7 +104,8 @@ class AnalysisWorker(QObject):
     @Slot(object)
     def run(self, job: AnalysisJob) -> None:
         """Analyse ``job.path`` and store the result; always ends with exactly one signal."""
-        from engine.pipeline import AnalysisCancelled, analyze
+        from engine.media import Uniform
+        from engine.pipeline import AnalysisCancelled, ClipConfig, analyze
 
         if not self._threads_set:  # leave one core to the UI thread
             import torch
@@ -114,6 +117,7 @@ class AnalysisWorker(QObject):
             "log_mel_3res", "azimuthal_spectra", "display_spectrogram")
         try:
             result = analyze(job.path, job.detectors, device=job.device, compute_features=features,
+                             config=ClipConfig(sampling=Uniform(job.frames)),
                              progress=lambda stage, f: self.progress.emit(job, stage, float(f)),
                              cancel=self.cancel_event.is_set)
             if result.evidence.get("sha256") != job.sha256:

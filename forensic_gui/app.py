@@ -227,9 +227,7 @@ class MainWindow(QMainWindow):
         # the two time panes stacked (aligned time axes), the face crops beside them
         self.splitDockWidget(self.spec_dock, self.faces_dock, Qt.Orientation.Horizontal)
         self.splitDockWidget(self.spec_dock, self.scores_dock, Qt.Orientation.Vertical)
-        self.resizeDocks([self.evidence_dock, self.detector_dock], [300, 380], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.spec_dock, self.faces_dock], [900, 260], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.spec_dock, self.scores_dock], [170, 190], Qt.Orientation.Vertical)
+        self._default_layout_pending = True
 
     def _build_status(self) -> None:
         self.status_label = QLabel("Ready")
@@ -260,11 +258,14 @@ class MainWindow(QMainWindow):
         f.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
         a = mb.addMenu("&Analysis")
         a.addAction(QAction("&Analyse selected evidence", self, shortcut="Ctrl+R",
-                            triggered=lambda: self.analyse_current(self.panel.checked(), self.panel.device.currentText())))
+                            triggered=lambda: self.analyse_current(self.panel.checked(), self.panel.device.currentText(),
+                                                                   self.panel.frames.value())))
         a.addAction(QAction("&Cancel", self, shortcut="Esc", triggered=self.cancel_analysis))
         v = mb.addMenu("&View")
         for d in (self.evidence_dock, self.detector_dock, self.spec_dock, self.faces_dock, self.scores_dock):
             v.addAction(d.toggleViewAction())
+        v.addSeparator()
+        v.addAction(QAction("&Reset layout", self, triggered=self.default_layout))
         h = mb.addMenu("&Help")
         h.addAction(QAction("&Keyboard shortcuts", self, triggered=lambda: QMessageBox.information(
             self, "Keyboard shortcuts", __doc__.split("Keys: ", 1)[1].replace(" · ", "\n"))))
@@ -338,7 +339,7 @@ class MainWindow(QMainWindow):
         entry.item.setToolTip(f"{ev.path}\nSHA-256 {ev.sha256}")
         self._remember_recent(entry.path)
         entry.result = self.store.load(ev.sha256)
-        entry.prepared = None if entry.result else self.store.load(ev.sha256, "prepare")
+        entry.prepared = self.store.load(ev.sha256, "prepare")
         if entry.result is not None:
             entry.item.setText(f"{ev.name}  ✓ analysed")
         elif entry.prepared is None and self.prepare_on_open and ev.video:
@@ -560,8 +561,8 @@ class MainWindow(QMainWindow):
                           f"frame {idx} at {format_time(pts)}, score {score:.3f}")
 
     # ------------------------------------------------------------------ analysis
-    def analyse_current(self, detectors: list[str], device: str = "auto") -> None:
-        """Queue a full analysis of the selected evidence with ``detectors`` on ``device``."""
+    def analyse_current(self, detectors: list[str], device: str = "auto", frames: int = 32) -> None:
+        """Queue a full analysis of the selected evidence with ``detectors`` on ``device``, ``frames`` sampled."""
         entry = self.current
         if entry is None or entry.evidence is None:
             self.show_message("Select an evidence file that opened without error first.", error=True)
@@ -569,7 +570,7 @@ class MainWindow(QMainWindow):
         if not detectors:
             self.show_message("Check at least one detector.", error=True)
             return
-        self.queue.submit(AnalysisJob(entry.path, entry.evidence.sha256, list(detectors), device))
+        self.queue.submit(AnalysisJob(entry.path, entry.evidence.sha256, list(detectors), device, frames=frames))
         entry.item.setText(f"{entry.path.name}  (queued)")
 
     def cancel_analysis(self) -> None:
@@ -667,6 +668,22 @@ class MainWindow(QMainWindow):
         return out
 
     # ------------------------------------------------------------------ misc
+    def default_layout(self) -> None:
+        """Dock sizes of a fresh install (also View ▸ Reset layout)."""
+        for d in (self.evidence_dock, self.detector_dock, self.spec_dock, self.faces_dock, self.scores_dock):
+            d.show()
+            d.setFloating(False)
+        self.resizeDocks([self.evidence_dock, self.detector_dock], [300, 390], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.spec_dock, self.faces_dock], [900, 250], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.spec_dock, self.scores_dock], [190, 200], Qt.Orientation.Vertical)
+
+    def showEvent(self, event) -> None:  # noqa: D102 - Qt API
+        super().showEvent(event)
+        if self._default_layout_pending:
+            self._default_layout_pending = False
+            if not self.settings.value("state"):
+                QTimer.singleShot(0, self.default_layout)
+
     def show_message(self, text: str, error: bool = False) -> None:
         """Non-modal message in the status bar (errors in red; the app stays usable)."""
         self.status_label.setText(text)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QSlider,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
@@ -63,12 +64,12 @@ class DetectorPanel(QWidget):
     """Detector choice + Analyse, verdicts, scores, explanation controls and the model card.
 
     Signals:
-        analyseRequested(list, str): detector ids and device.
+        analyseRequested(list, str, int): detector ids, device and frames to sample.
         overlayChanged(): explanation detector/view, visibility or opacity changed.
         detectorSelected(str): the detector whose threshold/card/explanation is shown.
     """
 
-    analyseRequested = Signal(list, str)
+    analyseRequested = Signal(list, str, int)
     overlayChanged = Signal()
     detectorSelected = Signal(str)
 
@@ -98,9 +99,16 @@ class DetectorPanel(QWidget):
         self.device.setToolTip("auto: CUDA when a GPU is present, else CPU")
         self.analyse_button = QPushButton("Analyse")
         self.analyse_button.setToolTip("Run the checked detectors on the selected evidence (Ctrl+R)")
-        self.analyse_button.clicked.connect(lambda: self.analyseRequested.emit(self.checked(), self.device.currentText()))
+        self.frames = QSpinBox()
+        self.frames.setRange(4, 1000)
+        self.frames.setValue(32)
+        self.frames.setToolTip("Frames sampled uniformly over the duration (the seeds use 20-32)")
+        self.analyse_button.clicked.connect(
+            lambda: self.analyseRequested.emit(self.checked(), self.device.currentText(), self.frames.value()))
         row.addWidget(QLabel("Device"))
         row.addWidget(self.device, 1)
+        row.addWidget(QLabel("Frames"))
+        row.addWidget(self.frames)
         row.addWidget(self.analyse_button)
         rl.addLayout(row)
         lay.addWidget(run)
@@ -217,15 +225,21 @@ class DetectorPanel(QWidget):
             return
         rows = view.verdicts()
         self.table.setRowCount(len(rows))
+        installed = self._installed_weights([v["detector_id"] for v in rows])
         for r, v in enumerate(rows):
             score = "—" if v["score"] is None else f"{v['score']:.3f}"
             thr = "" if v["threshold"] is None else f" (thr {v['threshold']:.2f})"
-            cells = [v["detector_id"], score, (v["label"] or "—") + thr, v["status"]]
+            status = v["status"]
+            if v["weights_sha256"] and installed.get(v["detector_id"]) not in (None, v["weights_sha256"]):
+                status += " (older weights: re-run)"
+                v = {**v, "message": (v["message"] or "") + " The stored result was made with weights "
+                     f"{v['weights_sha256'][:12]}; the installed weights are {installed[v['detector_id']][:12]}."}
+            cells = [v["detector_id"], score, (v["label"] or "—") + thr, status]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c == 0:
                     item.setForeground(QColor(colours.get(v["detector_id"], "#FFFFFF")))
-                if v["status"] != "ok":
+                if v["message"] or v["status"] != "ok":
                     item.setToolTip(v["message"] or v["status"])
                 self.table.setItem(r, c, item)
         self.verdict.setText(self._verdict_text(rows))
@@ -238,6 +252,19 @@ class DetectorPanel(QWidget):
             self.table.selectRow(view.detector_ids.index(self.selected))
         elif rows:
             self.table.selectRow(0)
+
+    @staticmethod
+    def _installed_weights(detectors: list[str]) -> dict[str, str]:
+        """SHA-256 of the installed weights per detector (absent when none are installed)."""
+        from engine.weights import WeightsError, find_model_dir, load_card
+
+        out = {}
+        for det in detectors:
+            try:
+                out[det] = load_card(find_model_dir(det)).sha256
+            except WeightsError:
+                pass
+        return out
 
     @staticmethod
     def _verdict_text(rows: list[dict]) -> str:

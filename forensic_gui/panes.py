@@ -35,7 +35,7 @@ class TimePane(pg.PlotWidget):
 
     def __init__(self, y_label: str, parent: QWidget | None = None):
         super().__init__(parent=parent, background="#202020")
-        self.setMinimumHeight(90)
+        self.setMinimumHeight(125)
         self.plotItem.setLabel("bottom", "time", units="s")
         self.plotItem.setLabel("left", y_label)
         self.plotItem.setMouseEnabled(x=True, y=False)

@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--detectors", default="deepfake.effvit,deepfake.freq")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     ap.add_argument("--data", type=Path, default=REPO / "out" / "screenshot_data")
-    ap.add_argument("--size", default="1440x900")
+    ap.add_argument("--size", default="1600x1000")
     args = ap.parse_args()
     os.environ["FORENSIC_WORKBENCH_DATA"] = str(args.data)
 
@@ -60,6 +60,11 @@ def main() -> None:
     win.add_evidence(sample)
     wait(lambda: win.current is not None and win.playback.current is not None)
     wait(lambda: win.current.view is not None)
+    if win.current.prepared is None:  # a stored full result was found: prepare faces + spectrogram too
+        from forensic_gui.analysis import AnalysisJob
+
+        win.queue.submit(AnalysisJob(win.current.path, win.current.evidence.sha256, [], "cpu", kind="prepare"))
+        wait(lambda: win.current.prepared is not None and not win.queue.busy)
     result = win.current.result
     win.current.result = None  # show the "before analysis" state even if a stored result exists
     win._refresh_result()

@@ -40,8 +40,8 @@ def _open(qtbot, win, path=SAMPLE, prepared=True):
         qtbot.waitUntil(lambda: win.current.view is not None, timeout=180000)
 
 
-def _analyse(qtbot, win, detectors=("deepfake.freq",), timeout=300000):
-    win.analyse_current(list(detectors), "cpu")
+def _analyse(qtbot, win, detectors=("deepfake.freq",), timeout=300000, frames=32):
+    win.analyse_current(list(detectors), "cpu", frames)
     qtbot.waitUntil(lambda: win.current.result is not None and not win.queue.busy, timeout=timeout)
 
 
@@ -159,7 +159,7 @@ def test_corrupt_file_shows_error_and_other_evidence_still_plays(qtbot, window, 
 
 def test_heatmap_overlay_and_export(qtbot, window, tmp_path):
     _open(qtbot, window, prepared=False)
-    _analyse(qtbot, window, ("deepfake.effvit",), timeout=900000)
+    _analyse(qtbot, window, ("deepfake.effvit",), timeout=900000, frames=6)
     res = window.current.result
     assert window.panel.overlay_det.currentText() == "deepfake.effvit"
     assert [window.panel.overlay_view.itemText(i) for i in range(window.panel.overlay_view.count())] == [
