@@ -4,6 +4,7 @@ Examples::
 
     forensic-analyze resources/samples/*.mp4 --json out/analysis.json
     forensic-analyze evidence/ --json out/batch.json --frames 64 --device cuda
+    forensic-analyze evidence/ --json out/batch.json --case out/case.json --report out/report.pdf
 
 Writes one JSON document (schema in ``engine.pipeline``) holding every
 analysis and every file that could not be analysed with the reason, plus an
@@ -21,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import __version__
-from .io import atomic_write_json
+from .io import atomic_write_json, load_npz
 from .media import EvidenceError, Uniform
 from .media.probe import utc_now_iso
 from .pipeline import AnalysisCancelled, ClipConfig, analyze, available_detectors
@@ -47,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="forensic-analyze", description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="+", help="evidence files or folders (searched recursively)")
     p.add_argument("--json", required=True, type=Path, help="output JSON (an .npz sidecar per file is written beside it)")
+    p.add_argument("--case", type=Path, help="case file to record evidence, runs and failures in (created if missing)")
+    p.add_argument("--case-name", default=None, help="name of a new case (default: the case file's stem)")
+    p.add_argument("--analyst", default=None, help="analyst of a new case (default: $USER)")
+    p.add_argument("--report", type=Path, help="write a PDF report of every analysis (and the failed files)")
     p.add_argument("--detectors", default="all",
                    help="comma-separated detector ids, 'all' (default: every detector whose weights are installed) or 'none'")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 …")
@@ -74,6 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print("forensic-analyze: no media files found in the given inputs", file=sys.stderr)
         return 2
+    evidence_dirs = {f.absolute().parent for f in files}
+    for out in (args.json, args.case, args.report):
+        if out is not None and out.absolute().parent in evidence_dirs:
+            print(f"forensic-analyze: refusing to write {out} next to evidence; choose another folder",
+                  file=sys.stderr)
+            return 2
+    case = None
+    if args.case is not None:
+        case = _open_case(args, argv if argv is not None else sys.argv[1:])
+        if case is None:
+            return 2
     config = ClipConfig(sampling=Uniform(args.frames), face_backend=args.face_backend)
     out_json: Path = args.json
     out_json.parent.mkdir(parents=True, exist_ok=True)
@@ -94,9 +110,16 @@ def main(argv: list[str] | None = None) -> int:
             except EvidenceError as exc:
                 failed.append({"path": str(path), "error": exc.kind, "message": str(exc)})
                 tqdm.write(f"skipped {exc}", file=sys.stderr)
+                if case is not None:
+                    case.add_failed_run(path, None, detectors, str(exc))
                 continue
             sidecar = result.save_arrays(out_json.with_name(f"{out_json.stem}.{n:03d}.{path.stem}.npz"))
             analyses.append(result.to_dict(sidecar))
+            if case is not None:
+                from .media import probe as _probe
+
+                case.add_evidence(_probe(path))
+                case.add_run(analyses[-1], out_json.absolute())
             bar.n = n + 1
             bar.refresh()
     except (KeyboardInterrupt, AnalysisCancelled):
@@ -119,9 +142,46 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     print(f"wrote {out_json} ({len(analyses)} analysed, {len(failed)} failed)")
+    if case is not None:
+        case.save()
+        print(f"case {case.case_id} saved to {case.path}")
+    if args.report is not None:
+        from .report import build_report
+        from .results import ResultView
+
+        views = [ResultView(doc, load_npz(out_json.parent / doc["arrays_file"]) if doc.get("arrays_file") else {},
+                            out_json) for doc in analyses]
+        command = " ".join(["forensic-analyze", *(argv if argv is not None else sys.argv[1:])])
+        build_report(args.report, views, case=case, failures=[(f["path"], f["message"]) for f in failed],
+                     command=command)
+        if case is not None:
+            case.log("report_written", path=str(args.report.absolute()), evidence=[v.sha256 for v in views])
+            case.save()
+        print(f"wrote report {args.report}")
     for f in failed:
         print(f"  failed: {f['message']}", file=sys.stderr)
     return 0 if not failed else 2
+
+
+def _open_case(args: argparse.Namespace, argv: list[str]):
+    """Load ``args.case`` (re-hashing its evidence) or create it; None after printing why it failed."""
+    import getpass
+
+    from .case import Case, CaseError
+
+    try:
+        if args.case.exists():
+            case = Case.load(args.case)
+            for c in case.integrity_problems:
+                print(f"forensic-analyze: EVIDENCE INTEGRITY: {c.path}: {c.status}: {c.message}", file=sys.stderr)
+        else:
+            case = Case.new(args.case_name or args.case.stem, args.analyst or getpass.getuser())
+            case.path = args.case
+    except CaseError as exc:
+        print(f"forensic-analyze: {exc}", file=sys.stderr)
+        return None
+    case.log("batch_started", command=["forensic-analyze", *argv], inputs=[str(i) for i in args.inputs])
+    return case
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -43,12 +43,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.case import Case, CaseError
 from engine.cli import expand_inputs
 from engine.faces import FaceBox, crop_face
 from engine.media import EvidenceError, Evidence, probe
 from engine.results import ResultView
 
 from .analysis import AnalysisJob, AnalysisQueue, ResultStore, user_data_dir
+from .case_panel import BookmarksPanel, ExportDialog
 from .detector_panel import DetectorPanel
 from .panes import DETECTOR_COLOURS, FaceStrip, ScoreTimeline, SpectrogramPane
 from .player import FrameServer, Playback, format_time
@@ -64,6 +66,26 @@ TRACK_COLOURS = [QColor("#00E5FF"), QColor("#FFEA00"), QColor("#FF4081"), QColor
 class _ProbeSignals(QObject):
     done = Signal(object)  # Evidence
     failed = Signal(str, str)  # path, message
+
+
+class _TaskSignals(QObject):
+    done = Signal(object)
+    failed = Signal(str)
+
+
+class CallTask(QRunnable):
+    """Run ``fn()`` on the thread pool; ``signals.done(result)`` or ``signals.failed(message)``."""
+
+    def __init__(self, fn, what: str):
+        super().__init__()
+        self.fn, self.what = fn, what
+        self.signals = _TaskSignals()
+
+    def run(self) -> None:  # noqa: D102 - QRunnable API
+        try:
+            self.signals.done.emit(self.fn())
+        except Exception as exc:  # shown to the analyst, naming what failed
+            self.signals.failed.emit(f"{self.what}: {type(exc).__name__}: {exc}" if str(exc) else self.what)
 
 
 class ProbeTask(QRunnable):
@@ -130,6 +152,11 @@ class MainWindow(QMainWindow):
         self._lut = colormap_lut("jet")
         self._overlay_cache: tuple | None = None
         self._suspicious_rank = -1
+        import getpass
+
+        self.case = Case.new("Untitled case", getpass.getuser())
+        self.case_dirty = False
+        self.integrity_problems: list[str] = []
         self.queue = AnalysisQueue(self.store, self)
         self.queue.progress.connect(self._progress)
         self.queue.finished.connect(self._analysis_done)
@@ -144,6 +171,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_shortcuts()
         self._audio = _AudioSync(self)
+        self._update_title()
         self.restoreGeometry(self.settings.value("geometry", b""))
         self.restoreState(self.settings.value("state", b""))
 
@@ -185,6 +213,11 @@ class MainWindow(QMainWindow):
         central = QWidget()
         v = QVBoxLayout(central)
         v.setContentsMargins(4, 4, 4, 4)
+        self.integrity_banner = QLabel()
+        self.integrity_banner.setWordWrap(True)
+        self.integrity_banner.setStyleSheet("background: #B00020; color: white; font-weight: bold; padding: 6px")
+        self.integrity_banner.hide()
+        v.addWidget(self.integrity_banner)
         v.addWidget(self.video, 1)
         v.addLayout(bar)
         self.setCentralWidget(central)
@@ -224,6 +257,13 @@ class MainWindow(QMainWindow):
         self.spec_dock = self._dock("Spectrogram", "dock_spectrogram", self.spectrogram, DA.BottomDockWidgetArea)
         self.faces_dock = self._dock("Face crops", "dock_faces", self.faces, DA.BottomDockWidgetArea)
         self.scores_dock = self._dock("Score timeline", "dock_scores", self.timeline, DA.BottomDockWidgetArea)
+        self.timeline.setXLink(self.spectrogram)  # one time axis for both panes
+        self.bookmarks = BookmarksPanel()
+        self.bookmarks.addRequested.connect(self.add_bookmark)
+        self.bookmarks.jumpRequested.connect(lambda i: (self.playback.pause(), self.playback.seek_index(i)))
+        self.bookmarks.changed.connect(self._case_changed)
+        self.bookmarks_dock = self._dock("Bookmarks and notes", "dock_bookmarks", self.bookmarks,
+                                         DA.LeftDockWidgetArea)
         # the two time panes stacked (aligned time axes), the face crops beside them
         self.splitDockWidget(self.spec_dock, self.faces_dock, Qt.Orientation.Horizontal)
         self.splitDockWidget(self.spec_dock, self.scores_dock, Qt.Orientation.Vertical)
@@ -248,12 +288,18 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         f = mb.addMenu("&File")
+        f.addAction(QAction("&New case…", self, shortcut=QKeySequence.StandardKey.New, triggered=self.new_case_dialog))
+        f.addAction(QAction("Open &case…", self, shortcut="Ctrl+Shift+O", triggered=self.open_case_dialog))
+        f.addAction(QAction("&Save case", self, shortcut=QKeySequence.StandardKey.Save, triggered=self.save_case))
+        f.addAction(QAction("Save case &as…", self, shortcut="Ctrl+Shift+S", triggered=self.save_case_as))
+        f.addSeparator()
         f.addAction(QAction("&Open evidence…", self, shortcut=QKeySequence.StandardKey.Open, triggered=self.open_dialog))
         f.addAction(QAction("Open &folder…", self, triggered=self.open_folder_dialog))
         self.recent_menu = f.addMenu("Open &recent")
         self._fill_recent()
         f.addSeparator()
-        f.addAction(QAction("&Export report…", self, shortcut="Ctrl+E", triggered=self.export_dialog))
+        f.addAction(QAction("&Export report (PDF)…", self, shortcut="Ctrl+E", triggered=self.export_report_dialog))
+        f.addAction(QAction("Export results (JSON + PNG)…", self, triggered=self.export_dialog))
         f.addSeparator()
         f.addAction(QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit, triggered=self.close))
         a = mb.addMenu("&Analysis")
@@ -262,7 +308,8 @@ class MainWindow(QMainWindow):
                                                                    self.panel.frames.value())))
         a.addAction(QAction("&Cancel", self, shortcut="Esc", triggered=self.cancel_analysis))
         v = mb.addMenu("&View")
-        for d in (self.evidence_dock, self.detector_dock, self.spec_dock, self.faces_dock, self.scores_dock):
+        for d in (self.evidence_dock, self.bookmarks_dock, self.detector_dock, self.spec_dock, self.faces_dock,
+                  self.scores_dock):
             v.addAction(d.toggleViewAction())
         v.addSeparator()
         v.addAction(QAction("&Reset layout", self, triggered=self.default_layout))
@@ -281,6 +328,7 @@ class MainWindow(QMainWindow):
             "End": self._seek_end,
             "N": lambda: self.jump_suspicious(+1),
             "P": lambda: self.jump_suspicious(-1),
+            "B": lambda: self.add_bookmark(self.bookmarks.status.currentData(), self.bookmarks.comment.text().strip()),
         }
         self._shortcuts = []
         for key, slot in keys.items():
@@ -337,8 +385,15 @@ class MainWindow(QMainWindow):
         entry.evidence = ev
         entry.item.setText(ev.name)
         entry.item.setToolTip(f"{ev.path}\nSHA-256 {ev.sha256}")
+        known = [e for e in self.case.evidence if e.path == str(entry.path)]
+        if known and all(e.sha256 != ev.sha256 for e in known):
+            self._flag_integrity(str(entry.path), f"SHA-256 changed since intake: was {known[0].sha256}, "
+                                                  f"now {ev.sha256}")
+        else:
+            self.case.add_evidence(ev)
+            self._case_changed()
         self._remember_recent(entry.path)
-        entry.result = self.store.load(ev.sha256)
+        entry.result = self.store.load(ev.sha256) or self._case_result(entry.path)
         entry.prepared = self.store.load(ev.sha256, "prepare")
         if entry.result is not None:
             entry.item.setText(f"{ev.name}  ✓ analysed")
@@ -351,6 +406,7 @@ class MainWindow(QMainWindow):
 
     def _probe_failed(self, path: str, message: str) -> None:
         entry = self.entries.get(Path(path).absolute())
+        self.case.log("evidence_rejected", path=path, message=message)
         if entry is not None:
             entry.error = message
             entry.item.setText(f"⚠ {entry.path.name}  (cannot open)")
@@ -383,6 +439,7 @@ class MainWindow(QMainWindow):
         self._open_video(entry)
         self._show_info(entry)
         self._refresh_result()
+        self.bookmarks.set_context(self.case, entry.evidence.sha256 if entry.evidence else None)
 
     def _open_video(self, entry: EvidenceEntry) -> None:
         self.playback.set_server(None)
@@ -604,6 +661,8 @@ class MainWindow(QMainWindow):
             entry.prepared = view
         else:
             entry.result = view
+            self.case.add_run(view.doc, view.path)
+            self._case_changed()
             entry.item.setText(f"{job.path.name}  ✓ analysed")
             warn = [] if view.doc.get("evidence_unchanged", True) else ["EVIDENCE CHANGED DURING ANALYSIS"]
             self.show_message(f"{job.path.name}: analysis finished in {view.doc.get('duration_s', 0):.1f} s. "
@@ -612,6 +671,9 @@ class MainWindow(QMainWindow):
             self._refresh_result()
 
     def _analysis_failed(self, job: AnalysisJob, message: str) -> None:
+        if job.kind == "analysis":
+            self.case.add_failed_run(job.path, job.sha256, job.detectors, message)
+            self._case_changed()
         entry = self.entries.get(job.path)
         if entry is not None:
             entry.item.setText(f"⚠ {job.path.name}  (analysis failed)")
@@ -623,6 +685,187 @@ class MainWindow(QMainWindow):
         if entry is not None:
             entry.item.setText(f"{job.path.name}" + ("  ✓ analysed" if entry.result else ""))
         self.show_message(f"{job.path.name}: {'preparation' if job.kind == 'prepare' else 'analysis'} cancelled")
+
+    # ------------------------------------------------------------------ case
+    def _update_title(self) -> None:
+        c = self.case
+        where = f" — {c.path}" if c.path else " (not saved)"
+        self.setWindowTitle(f"Forensic Workbench — {c.name} [{c.case_id}]{'*' if self.case_dirty else ''}{where}")
+
+    def _case_changed(self) -> None:
+        self.case_dirty = True
+        self._update_title()
+
+    def add_bookmark(self, status: str = "to_check", comment: str = "") -> None:
+        """Bookmark the displayed frame of the current evidence in the case."""
+        frame = self.playback.current
+        if frame is None or self.current is None or self.current.evidence is None:
+            self.show_message("Open evidence and show a frame before bookmarking.", error=True)
+            return
+        b = self.case.add_bookmark(self.current.evidence.sha256, frame.pts, frame.index, status, comment)
+        self.bookmarks.refresh()
+        self._case_changed()
+        self.show_message(f"Bookmarked frame {b.frame_index} at {format_time(b.time_s)} ({b.status_label})")
+
+    def new_case_dialog(self) -> None:
+        """Start a new case (asks name and analyst)."""
+        from PySide6.QtWidgets import QInputDialog
+
+        name, ok = QInputDialog.getText(self, "New case", "Case name:")
+        if not ok:
+            return
+        analyst, ok = QInputDialog.getText(self, "New case", "Analyst:", text=self.case.analyst)
+        if ok:
+            self.set_case(Case.new(name or "Untitled case", analyst or self.case.analyst))
+
+    def set_case(self, case: Case) -> None:
+        """Replace the open case and its evidence list; flags integrity problems loudly."""
+        self.playback.set_server(None)
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        self.entries.clear()
+        self.list.clear()
+        self.current = None
+        self.case, self.case_dirty = case, False
+        self.integrity_problems = []
+        self.integrity_banner.hide()
+        for c in case.integrity_problems:
+            self._flag_integrity(c.path, c.message or c.status)
+        if not case.audit_ok:
+            self._flag_integrity(str(case.path), "the case's audit log was altered (hash chain broken)")
+        for item in case.evidence:
+            self.add_evidence(Path(item.path))
+        self.bookmarks.set_context(case, None)
+        self._update_title()
+
+    def _case_result(self, path: Path) -> ResultView | None:
+        """The newest result the case recorded for ``path`` (also when the file changed since)."""
+        for item in reversed(self.case.evidence):
+            if item.path == str(path):
+                run = self.case.latest_run(item.sha256)
+                if run is not None and run.result_path:
+                    try:
+                        return ResultView.load(run.result_path)
+                    except ValueError:
+                        return None
+        return None
+
+    def _flag_integrity(self, path: str, message: str) -> None:
+        entry = self.entries.get(Path(path).absolute())
+        if entry is not None:
+            entry.item.setForeground(QColor("#FF6B6B"))
+            entry.item.setText(f"⚠ {entry.path.name}  (MODIFIED since intake)")
+        if any(p.startswith(f"{path}: ") for p in self.integrity_problems):
+            return
+        self.integrity_problems.append(f"{path}: {message}")
+        self.integrity_banner.setText("EVIDENCE INTEGRITY PROBLEM — " + " | ".join(self.integrity_problems))
+        self.integrity_banner.show()
+        self.show_message(f"EVIDENCE INTEGRITY: {path}: {message}", error=True)
+
+    def open_case_dialog(self) -> None:
+        """Ask for a case file and open it (re-hashing its evidence off the UI thread)."""
+        p, _ = QFileDialog.getOpenFileName(self, "Open case", self.settings.value("case_dir", ""), "Case (*.json)")
+        if p:
+            self.open_case(Path(p))
+
+    def open_case(self, path: Path) -> None:
+        """Load ``path`` on the thread pool (the evidence is re-hashed), then show it."""
+        self.show_message(f"Opening case {path.name}: re-hashing its evidence…")
+        task = CallTask(lambda: Case.load(path), f"{path}: cannot open case")
+        task.signals.done.connect(self.set_case)
+        task.signals.failed.connect(lambda msg: self.show_message(msg, error=True))
+        self.settings.setValue("case_dir", str(Path(path).parent))
+        self.pool.start(task)
+
+    def save_case(self) -> bool:
+        """Save the case where it was loaded or last saved (asks when it has no file yet)."""
+        if self.case.path is None:
+            return self.save_case_as()
+        return self._write_case(self.case.path)
+
+    def save_case_as(self) -> bool:
+        p, _ = QFileDialog.getSaveFileName(self, "Save case", self.settings.value("case_dir", ""), "Case (*.json)")
+        return self._write_case(Path(p)) if p else False
+
+    def _write_case(self, path: Path) -> bool:
+        if any(Path(e.path).parent == Path(path).absolute().parent for e in self.case.evidence):
+            self.show_message(f"{path}: refusing to write the case next to evidence; choose another folder",
+                              error=True)
+            return False
+        try:
+            self.case.save(path)
+        except OSError as exc:
+            self.show_message(f"{path}: cannot save case: {exc}", error=True)
+            return False
+        self.case_dirty = False
+        self._update_title()
+        self.show_message(f"Case saved to {path}")
+        return True
+
+    # ------------------------------------------------------------------ report
+    def export_report_dialog(self) -> None:
+        """Choose sections and frames, then write the PDF report of every analysed evidence."""
+        from engine.report import ALL_SECTIONS
+
+        if not any(e.result for e in self.entries.values()):
+            self.show_message("Nothing to report: analyse the evidence first.", error=True)
+            return
+        default = Path(self.settings.value("export_dir", str(Path.home()))) / f"{self.case.case_id}-report.pdf"
+        dlg = ExportDialog(ALL_SECTIONS, default, bool(self.case.bookmarks), self)
+        if dlg.exec() != ExportDialog.DialogCode.Accepted:
+            return
+        self.settings.setValue("export_dir", str(Path(dlg.path.text()).parent))
+        self.export_report(Path(dlg.path.text()), dlg.sections, dlg.top_k.value(), dlg.use_bookmarks.isChecked(),
+                           dlg.open_after.isChecked())
+
+    reportWritten = Signal(object)
+    reportFailed = Signal(str)
+
+    def export_report(self, path: Path, sections=None, top_k: int = 4, bookmarked_frames: bool = False,
+                      open_after: bool = False) -> None:
+        """Write the PDF report on the thread pool; ``reportWritten(path)`` or ``reportFailed(message)`` follows.
+
+        The case's evidence is re-hashed first (logged); any mismatch is printed in the report.
+        """
+        from engine.report import ALL_SECTIONS, ReportOptions, build_report
+
+        views = [e.result for e in self.entries.values() if e.result is not None]
+        frames = None
+        if bookmarked_frames:
+            frames = {}
+            for b in self.case.bookmarks:
+                frames.setdefault(b.evidence_sha256, []).append(b.frame_index)
+        options = ReportOptions(sections=tuple(sections or ALL_SECTIONS), top_k=top_k, frames=frames)
+        case = self.case
+
+        def work():
+            case.verify_evidence()
+            return build_report(path, views, case=case, options=options)
+
+        def done(p):
+            case.log("report_written", path=str(Path(p).absolute()), sections=list(options.sections),
+                     evidence=[v.sha256 for v in views])
+            for c in case.integrity_problems:
+                self._flag_integrity(c.path, c.message or c.status)
+            self._case_changed()
+            self.show_message(f"Report written to {p}")
+            if open_after:
+                from PySide6.QtCore import QUrl
+                from PySide6.QtGui import QDesktopServices
+
+                QDesktopServices.openUrl(QUrl.fromLocalFile(str(p)))
+            self.reportWritten.emit(Path(p))
+
+        def failed(msg):
+            self.show_message(msg, error=True)
+            self.reportFailed.emit(msg)
+
+        task = CallTask(work, f"{path}: report not written")
+        task.signals.done.connect(done)
+        task.signals.failed.connect(failed)
+        self.show_message(f"Writing report {path.name}…")
+        self.pool.start(task)
 
     # ------------------------------------------------------------------ export
     def export_dialog(self) -> None:
@@ -670,7 +913,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ misc
     def default_layout(self) -> None:
         """Dock sizes of a fresh install (also View ▸ Reset layout)."""
-        for d in (self.evidence_dock, self.detector_dock, self.spec_dock, self.faces_dock, self.scores_dock):
+        for d in (self.evidence_dock, self.bookmarks_dock, self.detector_dock, self.spec_dock, self.faces_dock,
+                  self.scores_dock):
             d.show()
             d.setFloating(False)
         self.resizeDocks([self.evidence_dock, self.detector_dock], [300, 390], Qt.Orientation.Horizontal)
@@ -691,6 +935,8 @@ class MainWindow(QMainWindow):
         self.status_label.setToolTip(text)
 
     def closeEvent(self, event) -> None:  # noqa: D102 - Qt API
+        if self.case_dirty and self.case.path is not None:
+            self._write_case(self.case.path)  # never lose case work that has a file
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("state", self.saveState())
         self.settings.sync()

@@ -49,11 +49,22 @@ class DatasetSpec:
 
 
 def detector_from_model_dir(model_dir: Path, device: str = "cpu"):
-    """Instantiate the registered detector named by a model folder's card."""
-    from engine.pipeline import create_detector
+    """Instantiate the registered detector named by a model folder's card.
+
+    Explanations are switched off (``explain=False``) for detectors that have
+    them: evaluation needs scores only, and relevancy/Grad-CAM triple the cost.
+    """
+    import inspect
+
+    from engine.pipeline import _REGISTRY, create_detector, registered_detectors
 
     card = load_card(model_dir)
-    return create_detector(card.detector_id, device=device, model_dir=model_dir)
+    registered_detectors()  # imports the detector modules, filling the registry
+    kwargs = {}
+    factory = _REGISTRY.get(card.detector_id)
+    if factory is not None and "explain" in inspect.signature(factory).parameters:
+        kwargs["explain"] = False
+    return create_detector(card.detector_id, device=device, model_dir=model_dir, **kwargs)
 
 
 def score_dataset(detector, spec: DatasetSpec, frames: int = 32, device: str = "cpu") -> list[dict[str, Any]]:

@@ -41,3 +41,37 @@ def test_console_script_runs_on_sample(tmp_path):
     assert all("no weights" in why for why in doc["detectors_unavailable"].values())
     freq = [d for d in doc["analyses"][0]["detectors"] if d["detector_id"] == "deepfake.freq"][0]
     assert freq["status"] == "ok" and 0.0 <= freq["score"] <= 1.0 and len(freq["frame_scores"]) >= 1
+
+
+def test_batch_folder_with_case_and_report(tmp_path):
+    """Two good files and one corrupt one in a folder: exit 2, the case and the report list the corrupt one."""
+    import shutil
+
+    pypdf = __import__("pytest").importorskip("pypdf")
+    from engine.case import Case
+
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    for name in ("retalking_face5.mp4", "single_face.mp4"):
+        shutil.copyfile(DATA / name, folder / name)
+    (folder / "broken.mp4").write_bytes((DATA / "single_face.mp4").read_bytes()[:2000])
+    out = tmp_path / "out"
+    args = [str(folder), "--json", str(out / "batch.json"), "--case", str(out / "case.json"), "--analyst", "T. Ester",
+            "--report", str(out / "report.pdf"), "--detectors", "deepfake.freq", "--frames", "4", "--device", "cpu",
+            "--quiet"]
+    assert main(args) == 2
+    doc = json.loads((out / "batch.json").read_text())
+    assert len(doc["analyses"]) == 2 and [f["path"] for f in doc["failed"]] == [str(folder / "broken.mp4")]
+    case = Case.load(out / "case.json")
+    assert case.analyst == "T. Ester" and len(case.evidence) == 2 and not case.integrity_problems
+    assert sorted(r.status for r in case.runs) == ["failed", "ok", "ok"]
+    assert [a.action for a in case.audit].count("report_written") == 1
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(str(out / "report.pdf")).pages)
+    flat = "".join(text.split())
+    assert "broken.mp4" in flat and "".join(doc["failed"][0]["message"].split())[-40:] in flat
+    for a in doc["analyses"]:
+        assert a["evidence"]["sha256"] in flat
+    # outputs next to the evidence are refused
+    assert main([str(folder / "single_face.mp4"), "--json", str(folder / "x.json"), "--detectors", "none",
+                 "--quiet"]) == 2
+    assert not (folder / "x.json").exists()
