@@ -1,0 +1,175 @@
+"""engine.report: the PDF report's content, integrity warnings, failures and where it may be written."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import SAMPLES
+from engine.report import (
+    ALL_SECTIONS,
+    INTEGRITY_WARNING,
+    SECTION_TITLES,
+    ReportOptions,
+    build_report,
+    format_timestamp,
+    verify_results,
+)
+from engine.results import ResultView
+
+pypdf = pytest.importorskip("pypdf")
+
+SAMPLE = SAMPLES / "WDA_AlexandriaOcasioCortez_000.mp4"
+
+
+def _pages_text(pdf_path) -> list[str]:
+    return [page.extract_text() or "" for page in pypdf.PdfReader(str(pdf_path)).pages]
+
+
+def _analyse(path, detectors, n_frames, out_json):
+    from engine.media import Uniform
+    from engine.pipeline import ClipConfig, analyze
+
+    result = analyze(path, detectors, device="cpu", config=ClipConfig(sampling=Uniform(n_frames)))
+    result.save(out_json)
+    return ResultView.load(out_json)
+
+
+def _case(sha256: str) -> SimpleNamespace:
+    """A stand-in with the attributes of engine.case.Case that the report reads."""
+    created = "2026-01-02T03:04:05+00:00"
+    return SimpleNamespace(
+        case_id="CASE-0042", name="Test case", analyst="A. Analyst", created=created,
+        bookmarks=[SimpleNamespace(evidence_sha256=sha256, time_s=1.24, frame_index=31, status="to_check",
+                                   comment="lips look smeared", created=created),
+                   SimpleNamespace(evidence_sha256=sha256, time_s=3.5, frame_index=87, status="warning",
+                                   comment="box jumps", created=created)],
+        notes=[SimpleNamespace(created=created, text="mouth region looks smoothed", evidence_sha256=None)],
+        audit=[SimpleNamespace(timestamp=created, action="case_created", details={"name": "Test case"})],
+    )
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    """Both bundled detectors on the sample, 6 frames: ``ResultView`` of the saved result."""
+    out = tmp_path_factory.mktemp("report_results")
+    return _analyse(SAMPLE, ["deepfake.freq", "deepfake.effvit"], 6, out / "r.json")
+
+
+def test_format_timestamp():
+    assert format_timestamp(0.0) == "00:00:00.000"
+    assert format_timestamp(3723.0456) == "01:02:03.046"
+    assert format_timestamp(None) == "—"
+
+
+def test_options_are_validated(tmp_path):
+    view = ResultView({"evidence": {"path": str(tmp_path / "gone.mp4"), "sha256": "0" * 64}, "detectors": []})
+    with pytest.raises(ValueError, match="unknown report sections"):
+        build_report(tmp_path / "out" / "r.pdf", [view], options=ReportOptions(sections=("cover", "appendix")))
+    with pytest.raises(ValueError, match="top_k"):
+        build_report(tmp_path / "out" / "r.pdf", [view], options=ReportOptions(top_k=-1))
+
+
+def test_synthetic_result_with_missing_evidence_and_camera_probs(tmp_path):
+    """No decodable evidence, no arrays: the report still builds, says MISSING and lists class probabilities."""
+    probs = {f"cam{i}": p for i, p in enumerate([0.05, 0.6, 0.1, 0.15, 0.02, 0.08])}
+    doc = {
+        "tool": {"name": "forensic-workbench", "engine_version": "0.1.0"},
+        "evidence": {"path": str(tmp_path / "evidence" / "gone.mp4"), "sha256": "ab" * 32, "size_bytes": 10,
+                     "video": [], "audio": []},
+        "sha256_at_end": "ab" * 32, "device": "cpu", "sampling": {"policy": "Uniform", "n": 2, "frames": []},
+        "detectors": [{"detector_id": "camera.test", "task": "camera", "status": "ok", "score": 0.6,
+                       "label": "cam1", "class_probs": probs, "threshold": None, "frame_scores": []}],
+    }
+    out = build_report(tmp_path / "reports" / "r.pdf", [ResultView(doc, {})],
+                       options=ReportOptions(sections=("cover", "evidence", "results")))
+    pages = _pages_text(out)
+    text = "\n".join(pages)
+    assert "MISSING" in text and INTEGRITY_WARNING in pages[0]
+    assert "camera.test: cam1 (score 0.600)" in text
+    top5 = [m for m in re.findall(r"cam\d", text.split("top-5 classes")[1])][:5]
+    assert top5 == ["cam1", "cam3", "cam2", "cam5", "cam0"]
+    assert "Methods" not in [line.strip() for line in text.splitlines()]
+    assert [r["status"] for r in verify_results([ResultView(doc, {})])] == ["MISSING"]
+
+
+@pytest.mark.slow
+def test_report_contains_the_required_facts(analysed, tmp_path):
+    case = _case(analysed.sha256)
+    out = build_report(tmp_path / "report.pdf", [analysed], case=case)
+    assert out == tmp_path / "report.pdf" and out.stat().st_size > 10_000
+    assert not list(tmp_path.glob(".*.tmp")), "temporary file left behind"
+    pages = _pages_text(out)
+    text = "\n".join(pages)
+    squeezed = re.sub(r"\s+", "", text)
+    lines = [line.strip() for line in text.splitlines()]
+
+    assert analysed.sha256 in squeezed  # full 64 hex, possibly wrapped
+    for v in analysed.verdicts():
+        assert v["status"] == "ok", v
+        assert v["detector_id"] in text
+        assert f"{v['score']:.3f}" in text
+        assert v["label"] in text
+    assert re.search(r"(manipulation suspected by \d+ of 2 detectors|no manipulation found by 2 detectors)", text)
+    for key in ALL_SECTIONS[1:]:
+        assert SECTION_TITLES[key] in lines, f"section title {SECTION_TITLES[key]!r} missing"
+    n = len(pages)
+    assert "page 1 of " + str(n) in pages[0] and f"page {n} of {n}" in pages[-1]
+    assert all(f"of {n}" in p for p in pages)
+    # header with the case id, bookmarks with their status label, notes, limitations verbatim
+    assert all("CASE-0042" in p for p in pages)
+    assert "To check" in text and "Warning" in text and "lips look smeared" in text
+    assert "mouth region looks smoothed" in text
+    from engine.weights import find_model_dir, load_card
+
+    first_limitation = load_card(find_model_dir("deepfake.freq")).limitations[0]
+    assert re.sub(r"\s+", "", first_limitation) in squeezed
+    # top-k frames of the map detector, captioned with their time
+    top = analysed.most_suspicious("deepfake.effvit", 1)[0]
+    assert f"frame {top[0]}" in text and format_timestamp(top[1]) in text
+    assert "forensic-analyze" in text and "Files not analysed" not in text
+
+
+@pytest.mark.slow
+def test_tampered_evidence_is_flagged(tmp_path):
+    evidence = tmp_path / "evidence" / SAMPLE.name
+    evidence.parent.mkdir()
+    shutil.copyfile(SAMPLE, evidence)
+    view = _analyse(evidence, ["deepfake.freq"], 4, tmp_path / "results" / "r.json")
+    assert verify_results([view])[0]["ok"] is True
+
+    data = bytearray(evidence.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    evidence.write_bytes(bytes(data))
+
+    [check] = verify_results([view])
+    assert check["ok"] is False and check["status"] == "MISMATCH" and check["now"] != view.sha256
+    out = build_report(tmp_path / "reports" / "report.pdf", [view])
+    pages = _pages_text(out)
+    assert INTEGRITY_WARNING in pages[0]
+    assert "MISMATCH" in "\n".join(pages)
+
+    evidence.unlink()
+    assert verify_results([view])[0]["status"] == "MISSING"
+    build_report(tmp_path / "reports" / "report.pdf", [view])  # still builds without the file
+
+
+@pytest.mark.slow
+def test_failures_are_listed_and_evidence_folders_refused(analysed, tmp_path):
+    failures = [("/cases/evidence/broken.mp4", "truncated or corrupt: no decodable frame")]
+    out = build_report(tmp_path / "r.pdf", [analysed], failures=failures,
+                       options=ReportOptions(sections=("cover", "results"), top_k=1))
+    text = "\n".join(_pages_text(out))
+    squeezed = re.sub(r"\s+", "", text)
+    assert "Files not analysed" in text
+    assert "/cases/evidence/broken.mp4" in squeezed and "truncated or corrupt: no decodable frame" in text
+
+    for target in (SAMPLES / "report.pdf", SAMPLE.parent / "sub" / ".." / "r.pdf"):
+        with pytest.raises(ValueError, match="evidence"):
+            build_report(target, [analysed])
+        assert not target.exists()
+    with pytest.raises(ValueError, match="evidence"):  # next to a file that failed analysis
+        build_report(tmp_path / "bad" / "r.pdf", [analysed], failures=[(tmp_path / "bad" / "x.mp4", "empty")])
