@@ -325,29 +325,47 @@ class Case:
     def verify_evidence(self, progress: Callable[[float], None] | None = None) -> list[IntegrityCheck]:
         """Re-hash every evidence file; store the checks in :attr:`integrity` and log each.
 
+        Equivalent to ``record_integrity(check_evidence(progress))``.
+
         Returns:
             One :class:`IntegrityCheck` per evidence item (``status`` ok / mismatch / missing).
+        """
+        return self.record_integrity(self.check_evidence(progress))
+
+    def check_evidence(self, progress: Callable[[float], None] | None = None) -> list[IntegrityCheck]:
+        """Re-hash every evidence file without touching the case (safe on a worker thread).
+
+        Returns:
+            One :class:`IntegrityCheck` per evidence item, in :attr:`evidence` order.
         """
         from .media import EvidenceError, sha256_file
 
         checks = []
-        for i, item in enumerate(self.evidence):
+        items = list(self.evidence)
+        for i, item in enumerate(items):
             try:
                 now = sha256_file(item.path)
             except EvidenceError as exc:
                 checks.append(IntegrityCheck(item.path, item.sha256, None, "missing", utc_now_iso(), str(exc)))
-                self.log("EVIDENCE_MISSING", path=item.path, expected=item.sha256, message=str(exc))
             else:
                 ok = now == item.sha256
                 msg = "" if ok else f"SHA-256 changed since intake: was {item.sha256}, now {now}"
                 checks.append(IntegrityCheck(item.path, item.sha256, now, "ok" if ok else "mismatch",
                                              utc_now_iso(), msg))
-                self.log("evidence_verified" if ok else "EVIDENCE_MISMATCH", path=item.path,
-                         expected=item.sha256, actual=now)
             if progress:
-                progress((i + 1) / len(self.evidence))
-        self.integrity = checks
+                progress((i + 1) / len(items))
         return checks
+
+    def record_integrity(self, checks: list[IntegrityCheck]) -> list[IntegrityCheck]:
+        """Keep ``checks`` as :attr:`integrity` and log each (``evidence_verified`` / ``EVIDENCE_*``)."""
+        for c in checks:
+            if c.status == "missing":
+                self.log("EVIDENCE_MISSING", path=c.path, expected=c.expected, message=c.message)
+            else:
+                self.log("evidence_verified" if c.ok else "EVIDENCE_MISMATCH", path=c.path, expected=c.expected,
+                         actual=c.actual)
+        self.integrity = list(checks)
+        return self.integrity
 
     @property
     def integrity_problems(self) -> list[IntegrityCheck]:

@@ -1315,3 +1315,54 @@ def build_report(
     doc = _doc_template(buf, options.title, str(getattr(case, "analyst", "") or ""), case_label)
     doc.build(b.story, canvasmaker=_canvas_class(options.title, case_label, generated, b.s.fonts))
     return atomic_write_bytes(out_path, buf.getvalue())
+
+
+# ============================================================================ command line
+def main(argv: Sequence[str] | None = None) -> int:
+    """``forensic-report``: build the PDF report from saved results (and a case file).
+
+    Usage::
+
+        forensic-report RESULT.json [RESULT.json ...] --out report.pdf [--case case.json]
+                        [--sections evidence,methods,...] [--top-k 4] [--frames-json F] [--command STR]
+
+    ``--frames-json`` holds ``{sha256: [frame_index, ...]}`` (frames to show instead
+    of the top-k). The case file is opened read-only: its evidence is re-hashed
+    (shown in the report) but nothing is written back. The GUI runs this in a
+    separate process so a report never blocks or endangers the analyst's window.
+
+    Returns:
+        0 on success, 2 on unreadable input (the message names the file).
+    """
+    import argparse
+    import json
+    import sys
+
+    from .case import Case, CaseError
+    from .results import ResultFormatError, ResultView
+
+    ap = argparse.ArgumentParser(prog="forensic-report", description="Build the PDF report of saved analyses.")
+    ap.add_argument("results", nargs="+", type=Path, help="result JSON files (AnalysisResult.save)")
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--case", type=Path)
+    ap.add_argument("--sections", default=",".join(ALL_SECTIONS))
+    ap.add_argument("--top-k", type=int, default=4)
+    ap.add_argument("--frames-json", type=Path)
+    ap.add_argument("--command", default=None, help="the command that re-runs the analysis (reproducibility)")
+    args = ap.parse_args(argv)
+    try:
+        views = [ResultView.load(p) for p in args.results]
+        case = Case.load(args.case) if args.case else None
+        frames = json.loads(args.frames_json.read_text()) if args.frames_json else None
+        options = ReportOptions(sections=tuple(s for s in args.sections.split(",") if s), top_k=args.top_k,
+                                frames=frames)
+        out = build_report(args.out, views, case=case, options=options, command=args.command)
+    except (ResultFormatError, CaseError, ValueError, OSError) as exc:
+        print(f"forensic-report: {exc}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -76,10 +76,25 @@ class _TaskSignals(QObject):
 class CallTask(QRunnable):
     """Run ``fn()`` on the thread pool; ``signals.done(result)`` or ``signals.failed(message)``."""
 
+    _running: set["CallTask"] = set()  # strong references until the result is delivered
+
     def __init__(self, fn, what: str):
         super().__init__()
         self.fn, self.what = fn, what
         self.signals = _TaskSignals()
+        # keep the task (and its signals object) alive until the slots have received the outcome
+        CallTask._running.add(self)
+
+    def start(self, pool: QThreadPool) -> None:
+        """Connect the release hook after the caller's slots, then queue the task on ``pool``."""
+        self.signals.done.connect(self._release)
+        self.signals.failed.connect(self._release)
+        pool.start(self)
+
+    def _release(self, *_args) -> None:
+        # deferred: dropping the last reference now would delete the signals object before the
+        # other queued slots (lambdas have no receiver QObject of their own) have run
+        QTimer.singleShot(0, lambda: CallTask._running.discard(self))
 
     def run(self) -> None:  # noqa: D102 - QRunnable API
         try:
@@ -637,6 +652,7 @@ class MainWindow(QMainWindow):
         self.queue.cancel()
 
     def _busy(self, busy: bool) -> None:
+        self.progress.setRange(0, 1000)
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
         self.panel.analyse_button.setEnabled(True)
@@ -776,7 +792,7 @@ class MainWindow(QMainWindow):
         task.signals.done.connect(self.set_case)
         task.signals.failed.connect(lambda msg: self.show_message(msg, error=True))
         self.settings.setValue("case_dir", str(Path(path).parent))
-        self.pool.start(task)
+        task.start(self.pool)
 
     def save_case(self) -> bool:
         """Save the case where it was loaded or last saved (asks when it has no file yet)."""
@@ -824,48 +840,86 @@ class MainWindow(QMainWindow):
 
     def export_report(self, path: Path, sections=None, top_k: int = 4, bookmarked_frames: bool = False,
                       open_after: bool = False) -> None:
-        """Write the PDF report on the thread pool; ``reportWritten(path)`` or ``reportFailed(message)`` follows.
+        """Write the PDF report; ``reportWritten(path)`` or ``reportFailed(message)`` follows.
 
-        The case's evidence is re-hashed first (logged); any mismatch is printed in the report.
+        The case's evidence is re-hashed first on the thread pool (logged in the
+        audit log; a mismatch is flagged here and printed in the report). The PDF
+        itself is built by ``forensic-report`` (:func:`engine.report.main`) in a
+        separate process from the saved results and a snapshot of the case, so
+        report rendering (reportlab, matplotlib, frame decoding) never shares
+        this process's threads and the window stays responsive.
         """
-        from engine.report import ALL_SECTIONS, ReportOptions, build_report
+        from engine.report import ALL_SECTIONS
 
-        views = [e.result for e in self.entries.values() if e.result is not None]
-        frames = None
-        if bookmarked_frames:
-            frames = {}
-            for b in self.case.bookmarks:
-                frames.setdefault(b.evidence_sha256, []).append(b.frame_index)
-        options = ReportOptions(sections=tuple(sections or ALL_SECTIONS), top_k=top_k, frames=frames)
+        path = Path(path).absolute()
+        views = [e.result for e in self.entries.values() if e.result is not None and e.result.path is not None]
+        if not views:
+            self.reportFailed.emit("nothing to report: no analysed evidence")
+            return
         case = self.case
 
-        def work():
-            case.verify_evidence()
-            return build_report(path, views, case=case, options=options)
-
-        def done(p):
-            case.log("report_written", path=str(Path(p).absolute()), sections=list(options.sections),
-                     evidence=[v.sha256 for v in views])
+        def hashed(checks):
+            case.record_integrity(checks)
             for c in case.integrity_problems:
                 self._flag_integrity(c.path, c.message or c.status)
-            self._case_changed()
-            self.show_message(f"Report written to {p}")
-            if open_after:
-                from PySide6.QtCore import QUrl
-                from PySide6.QtGui import QDesktopServices
+            self._run_report_process(path, views, tuple(sections or ALL_SECTIONS), top_k, bookmarked_frames,
+                                     open_after)
 
-                QDesktopServices.openUrl(QUrl.fromLocalFile(str(p)))
-            self.reportWritten.emit(Path(p))
+        task = CallTask(case.check_evidence, "re-hashing the case's evidence failed")
+        task.signals.done.connect(hashed)
+        task.signals.failed.connect(lambda msg: (self.show_message(msg, error=True), self.reportFailed.emit(msg)))
+        self.show_message(f"Re-hashing evidence before the report {path.name}…")
+        task.start(self.pool)
 
-        def failed(msg):
-            self.show_message(msg, error=True)
-            self.reportFailed.emit(msg)
+    def _run_report_process(self, path: Path, views, sections, top_k, bookmarked_frames, open_after) -> None:
+        import json
 
-        task = CallTask(work, f"{path}: report not written")
-        task.signals.done.connect(done)
-        task.signals.failed.connect(failed)
+        from PySide6.QtCore import QProcess
+
+        from engine.io import atomic_write_json
+
+        work = user_data_dir() / "report-jobs"
+        snapshot = work / f"{self.case.case_id}.case.json"
+        atomic_write_json(snapshot, self.case.to_dict())
+        args = ["-m", "engine.report", *[str(v.path) for v in views], "--out", str(path), "--case", str(snapshot),
+                "--sections", ",".join(sections), "--top-k", str(top_k)]
+        if bookmarked_frames:
+            frames: dict[str, list[int]] = {}
+            for b in self.case.bookmarks:
+                frames.setdefault(b.evidence_sha256, []).append(b.frame_index)
+            atomic_write_json(work / f"{self.case.case_id}.frames.json", frames)
+            args += ["--frames-json", str(work / f"{self.case.case_id}.frames.json")]
+        proc = QProcess(self)
+        proc.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
+        proc.setWorkingDirectory(str(Path(__file__).resolve().parent.parent))
+        self._report_proc = proc
+
+        def finished(code, _status):
+            out = bytes(proc.readAll()).decode("utf-8", "replace").strip()
+            self._busy(self.queue.busy)
+            if code == 0 and path.exists():
+                self.case.log("report_written", path=str(path), sections=list(sections),
+                              evidence=[v.sha256 for v in views])
+                self._case_changed()
+                self.show_message(f"Report written to {path}")
+                if open_after:
+                    from PySide6.QtCore import QUrl
+                    from PySide6.QtGui import QDesktopServices
+
+                    QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+                self.reportWritten.emit(path)
+            else:
+                msg = f"{path}: report not written: {out.splitlines()[-1] if out else f'exit code {code}'}"
+                self.case.log("report_failed", path=str(path), message=msg)
+                self.show_message(msg, error=True)
+                self.reportFailed.emit(msg)
+
+        proc.finished.connect(finished)
+        self.progress.setRange(0, 0)  # busy indicator while the report process runs
+        self.progress.setFormat(f"Writing report {path.name}…")
+        self.progress.show()
         self.show_message(f"Writing report {path.name}…")
-        self.pool.start(task)
+        proc.start(sys.executable, args)
 
     # ------------------------------------------------------------------ export
     def export_dialog(self) -> None:

@@ -87,10 +87,12 @@ def test_tampered_evidence_is_flagged_in_gui_report_and_audit(qtbot, tmp_path, m
     assert any(a.action == "EVIDENCE_MISMATCH" for a in again.case.audit)
     # the case's recorded result is shown and reportable; the report flags the mismatch
     qtbot.waitUntil(lambda: again.entries[copy.absolute()].result is not None, timeout=10000)
-    written = []
+    written, failed = [], []
     again.reportWritten.connect(written.append)
+    again.reportFailed.connect(failed.append)
     again.export_report(tmp_path / "reports" / "report.pdf")
-    qtbot.waitUntil(lambda: bool(written), timeout=300000)
+    qtbot.waitUntil(lambda: bool(written or failed), timeout=300000)
+    assert not failed, failed[0]
     text = "\n".join(p.extract_text() for p in pypdf.PdfReader(str(written[0])).pages)
     assert "MISMATCH" in text
     assert [a.action for a in again.case.audit].count("EVIDENCE_MISMATCH") >= 2  # on open and before the report
