@@ -150,7 +150,7 @@ def _system_class():
             x, y = batch
             logit = self.model(x).squeeze(1)
             self.log("val_loss", self.loss(logit, y), prog_bar=True, on_epoch=True)
-            self.val_scores.append(torch.sigmoid(logit).detach().cpu())
+            self.val_scores.append(torch.sigmoid(logit.float()).detach().cpu())  # float32 also under bf16/fp16 AMP
             self.val_labels.append(y.detach().cpu())
 
         def on_validation_epoch_end(self):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import yaml
 
 from conftest import DATA
@@ -94,3 +95,18 @@ def test_fit_freq_mlp_uses_config_hyperparameters(tmp_path):
     _, card = _check_run(out, "deepfake.freq")
     fit = card.config["fit"]
     assert (fit["max_epochs"], fit["batch_size"], fit["lr"]) == (3, 8, 1e-3)
+
+
+@pytest.mark.slow
+def test_fit_effvit_mixed_precision_on_cpu(tmp_path):
+    """bf16 autocast (Lightning ``precision: bf16-mixed``) runs end to end; on a GPU the same key gives 16-mixed."""
+    out = tmp_path / "run_amp"
+    train = {"batch_size": 2, "max_epochs": 1, "limit_train_batches": 1, "accelerator": "cpu", "devices": 1,
+             "precision": "bf16-mixed", "bn_recalibrate_batches": 1, "optimizer": "adamw", "lr": 1e-4,
+             "model": {"trainable_blocks_from": 0}}
+    assert main(["fit", "--config", _config(tmp_path, "deepfake.effvit", train), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs_validated"] == 1 and 0.0 <= summary["val_auc_best"] <= 1.0
+    state, _ = load_weights(out)
+    assert all(v.dtype in (torch.float32, torch.int64) for v in state.values())  # exported weights stay float32
