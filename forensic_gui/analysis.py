@@ -99,7 +99,6 @@ class AnalysisWorker(QObject):
         super().__init__()
         self.store = store
         self.cancel_event = threading.Event()
-        self._threads_set = False
 
     @Slot(object)
     def run(self, job: AnalysisJob) -> None:
@@ -107,11 +106,6 @@ class AnalysisWorker(QObject):
         from engine.media import Uniform
         from engine.pipeline import AnalysisCancelled, ClipConfig, analyze
 
-        if not self._threads_set:  # leave one core to the UI thread
-            import torch
-
-            torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-            self._threads_set = True
         self.cancel_event.clear()
         features = ("display_spectrogram",) if job.kind == "prepare" else (
             "log_mel_3res", "azimuthal_spectra", "display_spectrogram")
@@ -135,6 +129,24 @@ class AnalysisWorker(QObject):
             self.failed.emit(job, f"{job.path}: analysis failed: {type(exc).__name__}: {exc}")
 
 
+_TORCH_THREADS_SET = False
+
+
+def limit_torch_threads() -> None:
+    """Leave one core to the UI thread: torch intra-op threads = cores - 1 (at least 1).
+
+    Called once, on the UI thread, before any worker runs: changing torch's thread
+    count from a worker thread while another thread is inside a parallel region
+    can deadlock the OpenMP pool (seen as a hang in MTCNN's interpolate).
+    """
+    global _TORCH_THREADS_SET
+    if not _TORCH_THREADS_SET:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+        _TORCH_THREADS_SET = True
+
+
 class AnalysisQueue(QObject):
     """UI-thread front of one :class:`AnalysisWorker` on its own ``QThread``.
 
@@ -151,6 +163,7 @@ class AnalysisQueue(QObject):
 
     def __init__(self, store: ResultStore, parent: QObject | None = None):
         super().__init__(parent)
+        limit_torch_threads()
         self.store = store
         self.thread = QThread()
         self.thread.setObjectName("analysis")
