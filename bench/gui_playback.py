@@ -122,7 +122,7 @@ def main() -> None:
     win.add_evidence(clip)
     wait(lambda: win.current is not None and win.playback.current is not None, 60)
     win.analyse_current(["deepfake.freq"], "cpu")
-    wait(lambda: win.current.result is not None and not win.queue.busy, 900)
+    wait(lambda: win.current.result is not None and not win.queue.busy and win.refreshed, 900)
     panes = {"spectrogram": win.spectrogram.has_data, "score timeline": bool(win.timeline.curves),
              "face boxes": bool(win.current.result.faces_at(0.0)), "spectrum plot": win.panel.spectrum.isVisible()}
     win.playback.seek_index(0)

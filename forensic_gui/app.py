@@ -172,6 +172,7 @@ class MainWindow(QMainWindow):
         self.case = Case.new("Untitled case", getpass.getuser())
         self.case_dirty = False
         self.integrity_problems: list[str] = []
+        self._refresh_gen, self.refreshed = 0, True  # see _refresh_result
         self.queue = AnalysisQueue(self.store, self)
         self.queue.progress.connect(self._progress)
         self.queue.finished.connect(self._analysis_done)
@@ -512,7 +513,15 @@ class MainWindow(QMainWindow):
         self.info.resizeColumnToContents(0)
 
     def _refresh_result(self) -> None:
-        """Re-fill the panes from the current entry's result (full, else prepared)."""
+        """Re-fill the panes from the current entry's result (full, else prepared).
+
+        Done in three short steps, each in its own event-loop turn (spectrogram;
+        timeline and detector panel; the displayed frame's boxes, crops and
+        overlay), so that a result arriving during playback never blocks the UI
+        thread for long. A newer refresh supersedes the steps of an older one.
+        """
+        self._refresh_gen += 1
+        gen = self._refresh_gen
         entry = self.current
         view = entry.view if entry else None
         duration = self.server.duration_s if self.server is not None else (
@@ -524,19 +533,30 @@ class MainWindow(QMainWindow):
             audio = view.doc.get("audio", {})
             self.spectrogram.set_spectrogram(view.spectrogram(), duration,
                                              audio.get("missing_reason") or "no audio stream")
-        series = {}
-        if entry is not None and entry.result is not None:
-            for det in entry.result.detector_ids:
-                s = entry.result.scores(det)
-                if len(s.score):
-                    series[det] = (s.pts, s.score)
-        self.timeline.set_series(series, self.colours, duration)
-        self.panel.set_result(entry.result if entry else None, self.colours)
-        self._detector_selected(self.panel.selected or "")
         self._overlay_cache = None
         self._suspicious_rank = -1
-        if self.playback.current is not None:
-            self._frame_shown(self.playback.current)
+
+        def scores_and_panel():
+            if gen != self._refresh_gen:
+                return
+            series = {}
+            if entry is not None and entry.result is not None:
+                for det in entry.result.detector_ids:
+                    s = entry.result.scores(det)
+                    if len(s.score):
+                        series[det] = (s.pts, s.score)
+            self.timeline.set_series(series, self.colours, duration)
+            self.panel.set_result(entry.result if entry else None, self.colours)
+            self._detector_selected(self.panel.selected or "")
+            QTimer.singleShot(0, frame)
+
+        def frame():
+            if gen == self._refresh_gen and self.playback.current is not None:
+                self._frame_shown(self.playback.current)
+            self.refreshed = gen == self._refresh_gen
+
+        self.refreshed = False
+        QTimer.singleShot(0, scores_and_panel)
 
     def _detector_selected(self, det: str) -> None:
         res = self.current.result if self.current else None
@@ -595,13 +615,22 @@ class MainWindow(QMainWindow):
         self._update_spectrum(frame, res)
 
     def _update_spectrum(self, frame, res: ResultView | None) -> None:
-        curves, title = {}, ""
+        """Spectrum plot of the scored frame nearest to the displayed one; redrawn only when that changes."""
+        key = None
         if frame is not None and res is not None:
             for det in res.detector_ids:
-                curves = res.spectrum_curves(det, frame.pts)
-                if curves:
-                    title = f"{det}: face spectrum vs class means"
+                if res.detector(det).get("frame_scores") and any(
+                        k.startswith(f"{det}/spectrum/") for k in res.arrays):
+                    near = min(res.detector(det)["frame_scores"], key=lambda s: abs(s["pts"] - frame.pts))
+                    key = (id(res), det, near["frame_index"])
                     break
+        if key == getattr(self, "_spectrum_key", "unset"):
+            return
+        self._spectrum_key = key
+        curves, title = {}, ""
+        if key is not None:
+            curves = res.spectrum_curves(key[1], frame.pts)
+            title = f"{key[1]}: face spectrum vs class means"
         self.panel.show_spectrum(curves, self.colours, title)
 
     # ------------------------------------------------------------------ transport helpers

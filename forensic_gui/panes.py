@@ -180,31 +180,39 @@ class FaceStrip(QWidget):
         self.empty = QLabel("no face tracks yet")
         self.empty.setStyleSheet("color: #AAAAAA")
         self.row.addWidget(self.empty)
-        self.thumbs: list[QLabel] = []
+        self.thumbs: list[QWidget] = []  # the visible thumbnails
+        self._pool: list[tuple[QWidget, QLabel, QLabel]] = []
 
     def set_faces(self, crops: list[tuple[str, np.ndarray, str]], note: str = "") -> None:
-        """``[(caption, crop uint8 (h, w, 3) RGB, colour), ...]``; empty shows ``note``."""
-        for t in self.thumbs:
-            self.row.removeWidget(t)
-            t.hide()
-            t.deleteLater()
-        self.thumbs = []
+        """``[(caption, crop uint8 (h, w, 3) RGB, colour), ...]``; empty shows ``note``.
+
+        Thumbnail widgets are reused (this runs for every displayed frame during playback).
+        """
         self.empty.setVisible(not crops)
         self.empty.setText(note or "no face in the current frame")
-        for caption, rgb, colour in crops:
+        while len(self._pool) < len(crops):
             w = QWidget()
             v = QVBoxLayout(w)
             v.setContentsMargins(2, 2, 2, 2)
-            img = QLabel()
+            img, cap = QLabel(), QLabel()
+            cap.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            v.addWidget(img)
+            v.addWidget(cap)
+            self.row.addWidget(w)
+            self._pool.append((w, img, cap))
+        for k, (w, img, cap) in enumerate(self._pool):
+            if k >= len(crops):
+                w.hide()
+                continue
+            caption, rgb, colour = crops[k]
             pix = QPixmap.fromImage(frame_to_qimage(rgb)).scaled(
                 self.thumb_px, self.thumb_px, Qt.AspectRatioMode.KeepAspectRatio,
                 Qt.TransformationMode.SmoothTransformation)
             img.setPixmap(pix)
             img.setFixedSize(pix.width() + 4, pix.height() + 4)
-            img.setStyleSheet(f"border: 2px solid {QColor(colour).name()}")
-            cap = QLabel(caption)
-            cap.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            v.addWidget(img)
-            v.addWidget(cap)
-            self.row.addWidget(w)
-            self.thumbs.append(w)
+            style = f"border: 2px solid {QColor(colour).name()}"
+            if img.styleSheet() != style:  # re-styling is costly; the colour rarely changes
+                img.setStyleSheet(style)
+            cap.setText(caption)
+            w.show()
+        self.thumbs = [w for w, _, _ in self._pool[: len(crops)]]

@@ -68,15 +68,17 @@ def main() -> None:
     result = win.current.result
     win.current.result = None  # show the "before analysis" state even if a stored result exists
     win._refresh_result()
+    wait(lambda: win.refreshed)
     win.playback.seek_index(60)
     wait(lambda: win.playback.current.index == 60)
     win.grab().save(str(args.out / "before_analysis.png"))
     if result is None:
         win.analyse_current(args.detectors.split(","), "cpu")
-        wait(lambda: win.current.result is not None and not win.queue.busy)
+        wait(lambda: win.current.result is not None and not win.queue.busy and win.refreshed)
     else:
         win.current.result = result
         win._refresh_result()
+        wait(lambda: win.refreshed)
     det = win.panel.overlay_det.currentText()
     if det:
         win.panel.selected = det

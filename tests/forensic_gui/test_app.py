@@ -42,7 +42,7 @@ def _open(qtbot, win, path=SAMPLE, prepared=True):
 
 def _analyse(qtbot, win, detectors=("deepfake.freq",), timeout=300000, frames=32):
     win.analyse_current(list(detectors), "cpu", frames)
-    qtbot.waitUntil(lambda: win.current.result is not None and not win.queue.busy, timeout=timeout)
+    qtbot.waitUntil(lambda: win.current.result is not None and not win.queue.busy and win.refreshed, timeout=timeout)
 
 
 def test_opening_a_sample_fills_all_three_panes(qtbot, window):
