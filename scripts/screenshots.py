@@ -85,7 +85,9 @@ def main() -> None:
     from PySide6.QtTest import QTest
 
     QTest.keyClick(win, Qt.Key.Key_N)
-    wait(lambda: win.playback.current is not None and win.video.has_overlay, 60)
+    target = win.current.result.most_suspicious(win.panel.selected)[0][0] if win.panel.selected else None
+    wait(lambda: win.playback.current is not None and win.video.has_overlay
+         and (target is None or win.playback.current.index == target), 60)
     win.grab().save(str(args.out / "after_analysis.png"))
     print(f"wrote {args.out / 'before_analysis.png'} and {args.out / 'after_analysis.png'}")
     win.close()
