@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.case import Case, CaseError
+from engine.case import Case
 from engine.cli import expand_inputs
 from engine.faces import FaceBox, crop_face
 from engine.media import EvidenceError, Evidence, probe
@@ -901,8 +901,6 @@ class MainWindow(QMainWindow):
         task.start(self.pool)
 
     def _run_report_process(self, path: Path, views, sections, top_k, bookmarked_frames, open_after) -> None:
-        import json
-
         from PySide6.QtCore import QProcess
 
         from engine.io import atomic_write_json
