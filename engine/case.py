@@ -305,16 +305,22 @@ class Case:
 
     # ------------------------------------------------------------------ evidence
     def add_evidence(self, evidence) -> EvidenceItem:
-        """Take in an :class:`engine.media.Evidence` (probe result); returns the existing item if known."""
+        """Take in evidence; returns the existing item if the same file and hash are known.
+
+        Args:
+            evidence: an :class:`engine.media.Evidence` (probe result) or its
+                ``to_dict()`` (e.g. ``AnalysisResult.evidence``, so a batch need not probe twice).
+        """
+        d = evidence if isinstance(evidence, dict) else evidence.to_dict()
+        path = str(Path(d["path"]).absolute())
         for item in self.evidence:
-            if item.sha256 == evidence.sha256 and item.path == str(evidence.path):
+            if item.sha256 == d["sha256"] and item.path == path:
                 return item
-        d = evidence.to_dict()
         summary = {k: d.get(k) for k in ("container", "duration_s", "bit_rate", "video", "audio", "device",
                                           "creation_time", "warnings") if k in d}
         summary = json.loads(_canonical(summary))  # plain JSON types (tuples -> lists), as after a reload
-        item = EvidenceItem(path=str(Path(evidence.path).absolute()), sha256=evidence.sha256,
-                            size_bytes=int(evidence.size_bytes), added=utc_now_iso(), probe=summary)
+        item = EvidenceItem(path=path, sha256=d["sha256"], size_bytes=int(d["size_bytes"]), added=utc_now_iso(),
+                            probe=summary)
         self.evidence.append(item)
         self.log("evidence_added", path=item.path, sha256=item.sha256, size_bytes=item.size_bytes)
         return item

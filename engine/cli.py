@@ -116,9 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             sidecar = result.save_arrays(out_json.with_name(f"{out_json.stem}.{n:03d}.{path.stem}.npz"))
             analyses.append(result.to_dict(sidecar))
             if case is not None:
-                from .media import probe as _probe
-
-                case.add_evidence(_probe(path))
+                case.add_evidence(analyses[-1]["evidence"])  # analyze already probed and hashed it
                 case.add_run(analyses[-1], out_json.absolute())
             bar.n = n + 1
             bar.refresh()

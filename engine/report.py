@@ -1352,7 +1352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         views = [ResultView.load(p) for p in args.results]
-        case = Case.load(args.case) if args.case else None
+        # build_report re-hashes every analysed file itself; the case's own checks would hash them again
+        case = Case.load(args.case, verify=False) if args.case else None
         frames = json.loads(args.frames_json.read_text()) if args.frames_json else None
         options = ReportOptions(sections=tuple(s for s in args.sections.split(",") if s), top_k=args.top_k,
                                 frames=frames)

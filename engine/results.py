@@ -99,6 +99,9 @@ class ResultView:
         self._frames = sorted((int(f["index"]), float(f["pts"])) for f in doc.get("sampling", {}).get("frames", []))
         self._frame_pts = [p for _, p in self._frames]
         self._detectors = {d["detector_id"]: d for d in doc["detectors"]}
+        #: detectors that saved per-frame spectra (``<id>/spectrum/f<idx>``), found once, not per frame
+        self.spectrum_detectors = [d for d in self._detectors
+                                   if any(k.startswith(f"{d}/spectrum/") for k in self.arrays)]
 
     # ------------------------------------------------------------------ loading
     @classmethod

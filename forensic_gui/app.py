@@ -618,9 +618,8 @@ class MainWindow(QMainWindow):
         """Spectrum plot of the scored frame nearest to the displayed one; redrawn only when that changes."""
         key = None
         if frame is not None and res is not None:
-            for det in res.detector_ids:
-                if res.detector(det).get("frame_scores") and any(
-                        k.startswith(f"{det}/spectrum/") for k in res.arrays):
+            for det in res.spectrum_detectors:
+                if res.detector(det).get("frame_scores"):
                     near = min(res.detector(det)["frame_scores"], key=lambda s: abs(s["pts"] - frame.pts))
                     key = (id(res), det, near["frame_index"])
                     break
