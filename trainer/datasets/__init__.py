@@ -17,8 +17,22 @@ name                adapter                                  layout
 ``image_folder``    :func:`folders.image_folder`             ``{train,test[,val]}/{real,fake}/*``
 ==================  =======================================  ==================================
 
-Labels are always **1 = fake, 0 = real**; seeds 3 and 4 stored the opposite
-(see :mod:`trainer.datasets.items`) and their adapters normalise it.
+Camera-model identification (multi-class, not real/fake; in :data:`CAMERA_ADAPTERS`,
+not :data:`ADAPTERS`; returns :class:`~trainer.datasets.vision.VisionVideo`):
+
+==================  =======================================  ==================================
+name                adapter                                  layout
+==================  =======================================  ==================================
+``vision``          :func:`vision.vision`                    VISION ``<Dxx_Brand_Model>/videos/
+                                                             <category>/*`` (spec §1.1), 25
+                                                             merged classes, seed folds via
+                                                             :func:`vision.vision_folds` (§1.2);
+                                                             or a ``dataset.json`` device tree
+==================  =======================================  ==================================
+
+Labels of the deepfake adapters are always **1 = fake, 0 = real**; seeds 3 and 4
+stored the opposite (see :mod:`trainer.datasets.items`) and their adapters
+normalise it.
 
 Example::
 
@@ -50,6 +64,7 @@ from trainer.datasets.items import (
     normalise_split,
 )
 from trainer.datasets.tmc import tmc
+from trainer.datasets.vision import VisionVideo, vision, vision_classes, vision_folds
 
 __all__ = [
     "ADAPTERS",
@@ -73,6 +88,11 @@ __all__ = [
     "tmc",
     "video_folder",
     "image_folder",
+    "CAMERA_ADAPTERS",
+    "VisionVideo",
+    "vision",
+    "vision_classes",
+    "vision_folds",
 ]
 
 #: Adapter name -> function ``(root, **options) -> list[Item]``.
@@ -84,6 +104,10 @@ ADAPTERS: dict[str, Callable[..., list[Item]]] = {
     "video_folder": video_folder,
     "image_folder": image_folder,
 }
+
+#: Camera-model identification adapters: name -> ``(root, **options) -> list[VisionVideo]``
+#: (multi-class device labels, so kept apart from the real/fake :data:`ADAPTERS`).
+CAMERA_ADAPTERS: dict[str, Callable[..., list[VisionVideo]]] = {"vision": vision}
 
 
 def load_dataset(name: str, root: Union[str, Path], **options) -> list[Item]:
