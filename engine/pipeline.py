@@ -436,7 +436,9 @@ def available_detectors() -> tuple[list[str], dict[str, str]]:
     ok, missing = [], {}
     for det_id in registered_detectors():
         try:
-            find_model_dir(det_id)
+            # a detector without weights of its own (camera.fusion) names the ones it needs
+            for weights_id in getattr(_REGISTRY[det_id], "requires_weights", (det_id,)):
+                find_model_dir(weights_id)
             ok.append(det_id)
         except WeightsError as exc:
             missing[det_id] = str(exc)

@@ -9,3 +9,4 @@ runs the shared stages only.
 
 from . import freq  # noqa: F401,E402  (registers "deepfake.freq")
 from . import effvit  # noqa: F401,E402  (registers "deepfake.effvit")
+from . import camera  # noqa: F401,E402  (registers "camera.audio", "camera.image", "camera.fusion")
