@@ -266,21 +266,24 @@ def _system(model: torch.nn.Module, cfg: CameraTrainConfig):
         def validation_step(self, batch, _):
             x, y, o = batch
             logits = self.model(x)
-            self.log("val_loss", self.loss(logits, y), on_epoch=True)
+            self.log("val_loss", self.loss(logits, y), on_epoch=True, sync_dist=True)
             self._val.append((torch.softmax(logits.float(), 1).cpu().numpy(), y.cpu().numpy(), o.cpu().numpy()))
 
         def on_validation_epoch_end(self):
             if not self._val:
                 return
-            p = np.concatenate([v[0] for v in self._val])
-            y = np.concatenate([v[1] for v in self._val])
-            o = np.concatenate([v[2] for v in self._val])
+            from .distributed import gather_cat
+
+            # DDP: gather every rank's share so each rank aggregates whole videos identically
+            p = gather_cat(self, torch.from_numpy(np.concatenate([v[0] for v in self._val]))).numpy()
+            y = gather_cat(self, torch.from_numpy(np.concatenate([v[1] for v in self._val]))).numpy()
+            o = gather_cat(self, torch.from_numpy(np.concatenate([v[2] for v in self._val]))).numpy()
             self._val.clear()
             n = int(o.max()) + 1
             pv = _video_probs(p, o, n)
             yv = np.zeros(n, np.int64)
             yv[o] = y
-            self.log("val_acc", float((pv.argmax(1) == yv).mean()), prog_bar=True, sync_dist=True)
+            self.log("val_acc", float((pv.argmax(1) == yv).mean()), prog_bar=True)
 
         def configure_optimizers(self):
             opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
@@ -347,6 +350,8 @@ def fit_camera(detector_id: str, root: str | Path, content: str, fold: int, out_
     from engine.weights import ModelCard, save_weights
     from trainer.datasets.vision import vision, vision_classes, vision_folds
 
+    from .distributed import ddp_strategy
+
     if detector_id not in MODALITIES:
         raise KeyError(f"no camera trainer for {detector_id!r}; known: {', '.join(MODALITIES)}")
     modality = MODALITIES[detector_id]
@@ -374,7 +379,7 @@ def fit_camera(detector_id: str, root: str | Path, content: str, fold: int, out_
     best = _best_tracker()
     trainer = pl.Trainer(
         max_epochs=cfg.max_epochs, max_time=cfg.max_time, accelerator=cfg.accelerator, devices=cfg.devices,
-        strategy=cfg.strategy, precision=cfg.precision, logger=CSVLogger(str(out_dir), name="logs", version=""),
+        strategy=ddp_strategy(cfg.strategy, model), precision=cfg.precision, logger=CSVLogger(str(out_dir), name="logs", version=""),
         enable_checkpointing=False, callbacks=[best], limit_train_batches=cfg.limit_train_batches,
         num_sanity_val_steps=0, log_every_n_steps=1, enable_progress_bar=True,
     )

@@ -52,6 +52,7 @@ class EffViTTrainConfig:
     precision: str = "32-true"
     accelerator: str = "auto"
     devices: Any = "auto"
+    strategy: str = "auto"  # "ddp" for several GPUs / processes (gloo on CPU); see trainer.distributed
     num_workers: int = 0
     limit_train_batches: float | int | None = None
     bn_recalibrate_batches: int = 8
@@ -149,15 +150,17 @@ def _system_class():
         def validation_step(self, batch, _):
             x, y = batch
             logit = self.model(x).squeeze(1)
-            self.log("val_loss", self.loss(logit, y), prog_bar=True, on_epoch=True)
+            self.log("val_loss", self.loss(logit, y), prog_bar=True, on_epoch=True, sync_dist=True)
             self.val_scores.append(torch.sigmoid(logit.float()).detach().cpu())  # float32 also under bf16/fp16 AMP
             self.val_labels.append(y.detach().cpu())
 
         def on_validation_epoch_end(self):
             from sklearn.metrics import roc_auc_score
 
-            y = torch.cat(self.val_labels).numpy()
-            s = torch.cat(self.val_scores).numpy()
+            from .distributed import gather_cat
+
+            y = gather_cat(self, torch.cat(self.val_labels)).numpy()  # every rank scores the whole val set
+            s = gather_cat(self, torch.cat(self.val_scores)).numpy()
             self.val_scores.clear()
             self.val_labels.clear()
             if len(np.unique(y)) == 2:
@@ -177,6 +180,9 @@ def _system_class():
                     break
                 batches.append(x.to(self.device))
             recalibrate_batchnorm(self.model, batches)
+            from .distributed import average_batchnorm_stats
+
+            average_batchnorm_stats(self.model)  # DDP: the same statistics on every rank
 
         def on_train_start(self):
             st = self.resume_state
@@ -263,8 +269,8 @@ def _resume_saver(out_dir: Path, best: "_BestState", stopper, t_start: float, wa
 
     class Saver(pl.Callback):
         def on_train_epoch_end(self, trainer, module):
-            # runs after this epoch's validation and before its LR-scheduler step
-            if trainer.sanity_checking or not best.history:
+            # runs after this epoch's validation and before its LR-scheduler step; rank 0 writes
+            if trainer.sanity_checking or not best.history or not trainer.is_global_zero:
                 return
             save_train_state(out_dir, TrainState(
                 model=module.model.state_dict(), optimizer=trainer.optimizers[0].state_dict(),
@@ -303,6 +309,8 @@ def fit_effvit(train_caches: Sequence[Path], val_caches: Sequence[Path], cfg: Ef
     from lightning.pytorch.loggers import CSVLogger
 
     from engine.models.effvit import EffViT, EffViTConfig
+
+    from .distributed import ddp_strategy
     from engine.weights import ModelCard, save_weights
 
     t0 = time.time()
@@ -335,7 +343,7 @@ def fit_effvit(train_caches: Sequence[Path], val_caches: Sequence[Path], cfg: Ef
         raise ValueError(f"{out_dir}: {offset} epochs already done, max_epochs is {cfg.max_epochs}")
     trainer = pl.Trainer(
         max_epochs=cfg.max_epochs - offset, max_time=cfg.max_time, accelerator=cfg.accelerator, devices=cfg.devices,
-        precision=cfg.precision,
+        strategy=ddp_strategy(cfg.strategy, model), precision=cfg.precision,
         logger=CSVLogger(str(out_dir), name="logs", version=f"resume-from-{offset}" if offset else ""),
         enable_checkpointing=False,
         callbacks=[stopper, best.callback, _resume_saver(out_dir, best, stopper, t0, wall_before)],
@@ -343,6 +351,8 @@ def fit_effvit(train_caches: Sequence[Path], val_caches: Sequence[Path], cfg: Ef
         log_every_n_steps=1,
     )
     trainer.fit(system, loader(train_ds, True), loader(val_ds, False))
+    if not trainer.is_global_zero:  # DDP: rank 0 alone exports the weights and the card
+        return {}
     if best.state is not None:
         model.load_state_dict(best.state)
     wall = wall_before + time.time() - t0

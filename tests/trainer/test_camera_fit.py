@@ -76,3 +76,28 @@ def test_video_probability_is_mean_of_own_frames() -> None:
     p = np.array([[0.9, 0.1], [0.1, 0.9], [0.5, 0.5], [0.2, 0.8]])
     owner = np.array([0, 0, 1, 1])
     assert np.allclose(_video_probs(p, owner, 2), [[0.5, 0.5], [0.35, 0.65]])
+
+
+def test_ddp_two_cpu_processes(sim_tree: Path, tmp_path: Path) -> None:
+    """The DDP path (Lightning ``strategy=ddp``, gloo backend) with 2 CPU processes: rank 0 alone writes the
+    weights, and the validation accuracy is computed from the whole validation set (gathered over ranks)."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    assert train_main(["prepare", "vision", str(sim_tree), "--content", "Native", "--out", str(cache),
+                       "--frames", "2"]) == 0
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainer.cli", "fit", "camera.audio", "--root", str(sim_tree), "--content", "Native",
+         "--fold", "0", "--out", str(out), "--cache", str(cache), "--frames", "2", "--epochs", "2",
+         "--device", "cpu", "--devices", "2", "--strategy", "ddp"],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "distributed_backend=gloo" in proc.stderr and "All distributed processes registered" in proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs_run"] == 2 and len(summary["val_per_epoch"]) == 2
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["train_config"]["strategy"] == "ddp"

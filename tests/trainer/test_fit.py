@@ -110,3 +110,27 @@ def test_fit_effvit_mixed_precision_on_cpu(tmp_path):
     assert summary["epochs_validated"] == 1 and 0.0 <= summary["val_auc_best"] <= 1.0
     state, _ = load_weights(out)
     assert all(v.dtype in (torch.float32, torch.int64) for v in state.values())  # exported weights stay float32
+
+
+@pytest.mark.slow
+def test_fit_effvit_ddp_two_cpu_processes(tmp_path):
+    """deepfake.effvit under DDP (2 CPU processes, gloo): the unused ImageNet head of the spec model does not
+    hang DDP (find_unused_parameters), BN statistics are averaged over ranks, val AUC is computed from the
+    gathered outputs, and rank 0 alone writes the weights, card and resume state."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "run_ddp"
+    train = {"batch_size": 2, "max_epochs": 1, "limit_train_batches": 2, "accelerator": "cpu", "devices": 2,
+             "strategy": "ddp", "bn_recalibrate_batches": 1, "optimizer": "adamw", "lr": 1e-4,
+             "model": {"trainable_blocks_from": 0}}
+    cfg = _config(tmp_path, "deepfake.effvit", train)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run([sys.executable, "-m", "trainer.cli", "fit", "--config", cfg, "--out", str(out),
+                           "--device", "cpu"], capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "distributed_backend=gloo" in proc.stderr
+    summary, card = _check_run(out, "deepfake.effvit")
+    assert summary["epochs_validated"] == 1 and (out / "resume" / "state.json").exists()
