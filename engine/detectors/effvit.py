@@ -18,10 +18,14 @@ relevancy after Chefer et al., ICCV 2021). Read top to bottom:
 * **frame -> video**: P(fake) = sigmoid(logit) per crop; video score = **mean**
   of the frame probabilities (§2.4, one face track); decision threshold
   **0.55** (§2.4 ``custom_round``).
-* **explanation**: per crop, Chefer relevancy (rules 5 and 6, §2.5) rendered
-  on the seed's 32×32 token grid → ``(224, 224)`` in [0, 1] (heatmap key
-  ``f<frame_index>``), and Grad-CAM on the last MBConv stage as a second view
-  (key ``gradcam/f<frame_index>``). Both are ``float16`` in crop coordinates;
+* **explanation**: per crop, three views, each ``(224, 224)`` in [0, 1]:
+  ``relevancy`` (key ``f<frame_index>``): Chefer relevancy (rules 5 and 6,
+  §2.5) carried onto the 7×7 feature-map cells through the token embedding
+  (:func:`engine.explain.spatial_relevancy_maps`; the tokens themselves have no
+  location), the view whose blanking test is in the model card;
+  ``relevancy (seed token grid)`` (key ``tokens/f<frame_index>``): the seed's
+  picture, token relevance laid out on a 32×32 grid; and ``Grad-CAM`` on the
+  last MBConv stage (key ``gradcam/f<frame_index>``). Both are ``float16`` in crop coordinates;
   ``FaceCrop.heatmap_to_frame`` maps them onto the frame.
 """
 
@@ -104,12 +108,15 @@ class EffViTDetector:
         Returns:
             :class:`DetectorResult` (status ``"skipped"`` when no face was found).
         """
-        from engine.explain import gradcam_maps, relevancy_maps, tokens_to_grid
+        from engine.explain import gradcam_maps, spatial_relevancy_maps, tokens_to_grid
         from engine.models.effvit import preprocess_crops
 
         params = {"crop_policy": self.crop_policy, "track": self.track, "threshold": self.threshold,
                   "batch_size": self.batch_size, "explain": self.explain,
-                  "relevancy": "Chefer rules 5+6, 32x32 token grid, AvgPool2d(2), bilinear x14, min-max per crop",
+                  "relevancy": "Chefer rules 5+6; token relevance split over the 7x7 cells by |grad x input| of "
+                               "the token embedding; bilinear x32, min-max per crop",
+                  "relevancy (seed token grid)": "Chefer rules 5+6, 32x32 token grid, AvgPool2d(2), bilinear x14, "
+                                                 "min-max per crop (seed 2 §2.5 picture; tokens have no location)",
                   "gradcam_layer": "efficient_net.features[7] (last MBConv stage)"}
         base = dict(detector_id=self.id, task=self.task, threshold=self.threshold, aggregation=self.aggregation,
                     model_card_id=self.card.card_id, weights_sha256=self.card.sha256, parameters=params)
@@ -127,12 +134,13 @@ class EffViTDetector:
                 with torch.no_grad():
                     probs.append(torch.sigmoid(self.model(x)[:, 0]).float().cpu().numpy())
                 if self.explain:
-                    rel = relevancy_maps(self.model, x)
+                    cells, rel = spatial_relevancy_maps(self.model, x, return_tokens=True)
                     clip.check_cancel()
                     cam = gradcam_maps(self.model, self.model.gradcam_layer(), x)
                     for j in range(len(x)):
                         idx = frames[start + j].index
-                        heat[f"f{idx}"] = tokens_to_grid(rel[j]).astype(np.float16)
+                        heat[f"f{idx}"] = tokens_to_grid(cells[j], pool=1).astype(np.float16)
+                        heat[f"tokens/f{idx}"] = tokens_to_grid(rel[j]).astype(np.float16)
                         heat[f"gradcam/f{idx}"] = cam.maps[j].astype(np.float16)
                 if progress:
                     progress(min(1.0, (start + self.batch_size) / n))
@@ -147,5 +155,6 @@ class EffViTDetector:
         return DetectorResult(
             score=score, label="fake" if score > self.threshold else "real",
             class_probs={"real": 1.0 - score, "fake": score}, frame_scores=scores, heatmaps=heat,
-            explanations={"relevancy": "f{frame}", "Grad-CAM": "gradcam/f{frame}"} if self.explain else {}, **base,
+            explanations={"relevancy": "f{frame}", "relevancy (seed token grid)": "tokens/f{frame}",
+                          "Grad-CAM": "gradcam/f{frame}"} if self.explain else {}, **base,
         )

@@ -3,11 +3,14 @@
 * :mod:`engine.explain.relevancy`    Chefer et al. (ICCV 2021) transformer relevancy:
   :func:`record_attention` (hooks released on exit), the pure rules
   :func:`avg_heads` (rule 5) and :func:`apply_self_attention_rules` (rule 6),
-  :func:`relevancy_maps` / :func:`relevancy_map` (token relevance), and
+  :func:`relevancy_maps` / :func:`relevancy_map` (token relevance), :func:`spatial_relevancy_maps`
+  (token relevance carried onto the 7x7 cells through the embedding), and
   :func:`tokens_to_grid` (seed 2 §2.5 step 5 visualisation grid).
 * :mod:`engine.explain.gradcam`      :func:`gradcam_maps` on pytorch-grad-cam's ``GradCAM``,
   returning per-map normalised *and* raw maps.
 * :mod:`engine.explain.faithfulness` :func:`blanking_faithfulness` (top-k vs random blanking).
+* :mod:`engine.explain.occlusion`    :func:`occlusion_sanity` (softmax models: top-CAM region vs a
+  random region of equal size, occluded with the per-channel mean; seed 1 §1.10 check).
 
 Maps are returned in crop (model input) pixel coordinates; map them onto the
 frame with :meth:`engine.faces.FaceCrop.heatmap_to_frame` (the one place that
@@ -16,6 +19,7 @@ does crop -> frame). Every function documents the normalisation it applies.
 
 from engine.explain.faithfulness import FaithfulnessResult, blanking_faithfulness, sigmoid_fake_prob
 from engine.explain.gradcam import GradCAMResult, fake_target, gradcam_context, gradcam_maps, make_target
+from engine.explain.occlusion import OcclusionResult, occlusion_sanity
 from engine.explain.relevancy import (
     AttentionRecord,
     apply_self_attention_rules,
@@ -25,6 +29,7 @@ from engine.explain.relevancy import (
     relevancy_from_attention,
     relevancy_map,
     relevancy_maps,
+    spatial_relevancy_maps,
     tokens_to_grid,
 )
 
@@ -32,6 +37,7 @@ __all__ = [
     "AttentionRecord",
     "FaithfulnessResult",
     "GradCAMResult",
+    "OcclusionResult",
     "apply_self_attention_rules",
     "avg_heads",
     "blanking_faithfulness",
@@ -40,10 +46,12 @@ __all__ = [
     "gradcam_context",
     "gradcam_maps",
     "make_target",
+    "occlusion_sanity",
     "record_attention",
     "relevancy_from_attention",
     "relevancy_map",
     "relevancy_maps",
+    "spatial_relevancy_maps",
     "sigmoid_fake_prob",
     "tokens_to_grid",
 ]

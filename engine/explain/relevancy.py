@@ -41,6 +41,7 @@ __all__ = [
     "apply_self_attention_rules",
     "relevancy_from_attention",
     "relevancy_maps",
+    "spatial_relevancy_maps",
     "relevancy_map",
     "tokens_to_grid",
     "fake_logit",
@@ -201,6 +202,52 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
+def _relevancy_pass(model: nn.Module, x: torch.Tensor, target: TargetFn, batch_size: int,
+                    spatial: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """One forward/backward per chunk: token relevance ``(N, T)`` and, with ``spatial``, the
+    relevance carried onto the embedding axis ``(N, E)`` (see :func:`spatial_relevancy_maps`)."""
+    if x.ndim != 4 or x.shape[0] < 1:
+        raise ValueError(f"x must be (N, C, H, W) with N >= 1, got {tuple(x.shape)}")
+    emb_layer = None
+    if spatial:
+        getter = getattr(model, "token_embedding_layer", None)
+        if getter is None:
+            raise TypeError(f"{type(model).__name__} has no token_embedding_layer(): no spatial axis to map onto")
+        emb_layer = getter()
+    device = next(model.parameters()).device
+    bs = max(1, int(batch_size))
+    out, out_sp = [], []
+    emb: list[torch.Tensor] = []
+    hook = emb_layer.register_forward_hook(lambda _m, _i, o: emb.append(o)) if emb_layer is not None else None
+    try:
+        with _eval_mode(model), torch.enable_grad(), record_attention(model, grads=False) as rec:
+            for start in range(0, x.shape[0], bs):
+                rec.clear()
+                emb.clear()
+                # the input requires grad so the maps do even when every parameter is frozen
+                xb = x[start : start + bs].detach().to(device).requires_grad_(True)
+                score = target(model(xb))
+                if score.shape != (xb.shape[0],):
+                    raise ValueError(f"target must return shape ({xb.shape[0]},), got {tuple(score.shape)}")
+                maps = list(rec.maps)
+                grads = torch.autograd.grad(score.sum(), maps + emb[:1])
+                with torch.no_grad():
+                    R = relevancy_from_attention([m.detach() for m in maps], grads[: len(maps)])
+                    rel = R[:, 0, 1:]  # (B, T)
+                    if spatial:
+                        e, g = emb[0].detach(), grads[-1]  # (B, T, E)
+                        out_sp.append(torch.einsum("bt,bte->be", rel, (e * g).abs()).float().cpu().numpy())
+                out.append(rel.float().cpu().numpy())
+                del maps, grads, R, score
+                rec.clear()
+                emb.clear()
+    finally:
+        if hook is not None:
+            hook.remove()
+    tokens = np.concatenate(out, axis=0).astype(np.float32, copy=False)
+    return tokens, (np.concatenate(out_sp, axis=0).astype(np.float32, copy=False) if spatial else None)
+
+
 def relevancy_maps(
     model: nn.Module, x: torch.Tensor, target: TargetFn = fake_logit, batch_size: int = 4
 ) -> np.ndarray:
@@ -227,27 +274,43 @@ def relevancy_maps(
     Raises:
         TypeError: the model has no ``attention_layers``. ValueError: bad ``x``.
     """
-    if x.ndim != 4 or x.shape[0] < 1:
-        raise ValueError(f"x must be (N, C, H, W) with N >= 1, got {tuple(x.shape)}")
-    device = next(model.parameters()).device
-    bs = max(1, int(batch_size))
-    out = []
-    with _eval_mode(model), torch.enable_grad(), record_attention(model, grads=False) as rec:
-        for start in range(0, x.shape[0], bs):
-            rec.clear()
-            # the input requires grad so the maps do even when every parameter is frozen
-            xb = x[start : start + bs].detach().to(device).requires_grad_(True)
-            score = target(model(xb))
-            if score.shape != (xb.shape[0],):
-                raise ValueError(f"target must return shape ({xb.shape[0]},), got {tuple(score.shape)}")
-            maps = list(rec.maps)
-            grads = torch.autograd.grad(score.sum(), maps)
-            with torch.no_grad():
-                R = relevancy_from_attention([m.detach() for m in maps], grads)
-            out.append(R[:, 0, 1:].float().cpu().numpy())
-            del maps, grads, R, score
-            rec.clear()
-    return np.concatenate(out, axis=0).astype(np.float32, copy=False)
+    return _relevancy_pass(model, x, target, batch_size, spatial=False)[0]
+
+
+def spatial_relevancy_maps(
+    model: nn.Module, x: torch.Tensor, target: TargetFn = fake_logit, batch_size: int = 4,
+    return_tokens: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Chefer token relevance carried onto the image cells through the token embedding.
+
+    EffViT's tokens have no location (module docstring), but each token's 49
+    embedding values are one per 7x7 feature-map cell (spec §2.2 step 3: the
+    patch embedding is applied per cell). So the spatial axis of the model is the
+    embedding axis. For token k with relevance ``R_k = R[0, 1 + k]`` (rules 5-6,
+    as :func:`relevancy_maps`) and embedding ``e_k (E,)`` with gradient
+    ``g_k = d target / d e_k``, cell j gets ``S_j = sum_k R_k |e_kj g_kj|``: each
+    token's relevance split over the cells by gradient x input, the rule used to
+    carry relevance through a linear layer. Not in the seed (which drew the token
+    vector on a 32x32 grid, :func:`tokens_to_grid`); it is the view whose
+    blanking test is in the model card.
+
+    Args:
+        model: exposes ``attention_layers()`` and ``token_embedding_layer()`` (its
+            output ``(B, T, E)``, E = cells of a square grid).
+        x: ``float32 (N, 3, H, W)`` model input. target, batch_size: as :func:`relevancy_maps`.
+        return_tokens: also return the token relevance of the same pass.
+
+    Returns:
+        ``float32 (N, E)`` non-negative, unnormalised; E = 49 for EffViT, row-major
+        7x7 cells of 32x32 crop pixels. :func:`tokens_to_grid` ``(S, pool=1)``
+        renders it as a ``(224, 224)`` map. With ``return_tokens``: ``(S, R)``,
+        R as returned by :func:`relevancy_maps`.
+
+    Raises:
+        TypeError: no ``attention_layers`` / ``token_embedding_layer``. ValueError: bad ``x``.
+    """
+    tokens, cells = _relevancy_pass(model, x, target, batch_size, spatial=True)
+    return (cells, tokens) if return_tokens else cells
 
 
 def relevancy_map(model: nn.Module, x: torch.Tensor, target: TargetFn = fake_logit) -> np.ndarray:

@@ -442,6 +442,11 @@ class EffViT(nn.Module):
         """
         return self.efficient_net.features[-2]
 
+    def token_embedding_layer(self) -> nn.Module:
+        """The patch embedding (output ``(B, 1024, 49)``: one value per token per 7x7 cell), for
+        :func:`engine.explain.spatial_relevancy_maps`."""
+        return self.patch_to_embedding
+
     def attention_layers(self) -> list[nn.Module]:
         """Each block's ``attn.attend`` (Softmax) in block order; output ``(B, heads, N+1, N+1)``."""
         return [blk.attn.attend for blk in self.transformer.blocks]

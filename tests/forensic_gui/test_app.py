@@ -163,7 +163,7 @@ def test_heatmap_overlay_and_export(qtbot, window, tmp_path):
     res = window.current.result
     assert window.panel.overlay_det.currentText() == "deepfake.effvit"
     assert [window.panel.overlay_view.itemText(i) for i in range(window.panel.overlay_view.count())] == [
-        "relevancy", "Grad-CAM"]
+        "relevancy", "relevancy (seed token grid)", "Grad-CAM"]
     idx, pts, _ = res.most_suspicious("deepfake.effvit")[0]
     qtbot.keyClick(window, Qt.Key.Key_N)  # jump to the most suspicious frame
     qtbot.waitUntil(lambda: window.playback.current.index == idx, timeout=10000)

@@ -42,6 +42,9 @@ def test_effvit_detector_on_real_faces(effvit_dir):
         rel, cam = r.heatmaps[s.heatmap_key], r.heatmaps[f"gradcam/{s.heatmap_key}"]
         assert rel.shape == cam.shape == (224, 224) and rel.dtype == np.float16
         assert 0.0 <= float(rel.min()) and float(rel.max()) <= 1.0 and float(rel.max()) > 0.0
+        # the seed's token-grid picture is kept as a second relevancy view
+        assert r.heatmaps[f"tokens/{s.heatmap_key}"].shape == (224, 224)
+    assert list(r.explanations) == ["relevancy", "relevancy (seed token grid)", "Grad-CAM"]
 
 
 def test_effvit_heatmap_maps_onto_the_face(effvit_dir):

@@ -77,3 +77,20 @@ def test_rejects_bad_arguments(inputs, kwargs):
     kwargs.setdefault("maps", _oracle_maps(4))
     with pytest.raises(ValueError):
         blanking_faithfulness(RegionModel(), inputs, **kwargs)
+
+
+def test_blur_fill_uses_the_blurred_crop(inputs):
+    """blank="blur": blanked pixels take the values of a Gaussian-blurred copy (sigma BLUR_SIGMA px), so the
+    oracle region still beats random pixels while no grey edges are added."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    from engine.explain.faithfulness import BLUR_KERNEL, BLUR_SIGMA, _blank
+
+    masks = np.zeros((4, H, W), dtype=bool)
+    masks[:, REGION[0], REGION[1]] = True
+    out = _blank(inputs, masks, "blur")
+    blurred = gaussian_blur(inputs, [BLUR_KERNEL, BLUR_KERNEL], [BLUR_SIGMA, BLUR_SIGMA])
+    m = torch.from_numpy(masks)[:, None].expand_as(inputs)
+    assert torch.equal(out[m], blurred[m]) and torch.equal(out[~m], inputs[~m])
+    res = blanking_faithfulness(RegionModel(), inputs, maps=_oracle_maps(4), blank="blur", n_random=3)
+    assert res.blank == "blur" and res.top_delta > 3 * res.random_delta

@@ -203,3 +203,47 @@ def test_tokens_to_grid_batch_raw_and_degenerate():
         tokens_to_grid(np.ones(1000))
     with pytest.raises(ValueError):
         tokens_to_grid(np.ones(49), pool=2)
+
+
+def test_spatial_relevancy_is_token_relevance_split_by_embedding_grad_x_input(tiny_effvit, crops):
+    """S_j = sum_k R_k |e_kj g_kj| with R from the same pass as relevancy_maps and e, g the token
+    embedding (B, 1024, 49) and its gradient, computed here by hand with a hook."""
+    from engine.explain import spatial_relevancy_maps
+
+    cells, tokens = spatial_relevancy_maps(tiny_effvit, crops, batch_size=2, return_tokens=True)
+    assert cells.shape == (2, 49) and cells.dtype == np.float32 and (cells >= 0).all()
+    np.testing.assert_allclose(tokens, relevancy_maps(tiny_effvit, crops, batch_size=2), rtol=1e-5, atol=1e-9)
+    store = {}
+    hook = tiny_effvit.token_embedding_layer().register_forward_hook(lambda m, i, o: store.setdefault("e", o))
+    was_training = tiny_effvit.training
+    tiny_effvit.eval()
+    try:
+        x = crops[:1].clone().requires_grad_(True)
+        out = tiny_effvit(x)[:, 0].sum()
+        (g,) = torch.autograd.grad(out, [store["e"]])
+    finally:
+        hook.remove()
+        tiny_effvit.train(was_training)
+    e = store["e"].detach()
+    by_hand = (tokens[0][:, None] * (e[0] * g[0]).abs().numpy()).sum(0)
+    np.testing.assert_allclose(cells[0], by_hand, rtol=1e-4, atol=1e-12)
+    grid = tokens_to_grid(cells, pool=1)
+    assert grid.shape == (2, 224, 224) and grid.min() == 0.0 and grid.max() == 1.0
+
+
+def test_spatial_relevancy_needs_an_embedding_axis(crops):
+    from engine.explain import spatial_relevancy_maps
+
+    class NoEmbedding(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 1)
+
+        def attention_layers(self):
+            return []
+
+        def forward(self, x):
+            return self.lin(x.mean(dim=(2, 3)))
+
+    with pytest.raises(TypeError, match="token_embedding_layer"):
+        spatial_relevancy_maps(NoEmbedding(), crops)
