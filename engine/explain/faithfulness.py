@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.explain.occlusion import random_block_mask, top_cam_mask
+
 __all__ = ["FaithfulnessResult", "blanking_faithfulness", "sigmoid_fake_prob"]
 
 ExplainerFn = Callable[[nn.Module, torch.Tensor], np.ndarray]
@@ -104,15 +106,6 @@ def _probs(model: nn.Module, x: torch.Tensor, prob_fn, batch_size: int) -> np.nd
     )
 
 
-def _random_mask(rng: np.random.Generator, h: int, w: int, k: int, cell: int) -> np.ndarray:
-    """``bool (h, w)`` with about ``k`` pixels set, drawn as random ``cell x cell`` blocks."""
-    gh, gw = -(-h // cell), -(-w // cell)
-    m = max(1, int(round(k / (cell * cell))))
-    grid = np.zeros(gh * gw, dtype=bool)
-    grid[rng.choice(gh * gw, size=min(m, gh * gw), replace=False)] = True
-    return np.kron(grid.reshape(gh, gw), np.ones((cell, cell), dtype=bool))[:h, :w].astype(bool)
-
-
 def blanking_faithfulness(
     model: nn.Module,
     crops: torch.Tensor,
@@ -148,8 +141,8 @@ def blanking_faithfulness(
             scattered single pixels (salt-and-pepper noise, a different perturbation
             from blanking a connected relevant region); the map's own granularity
             (7 for EffViT's 32x32 token grid on 224 px) blanks random whole cells, so
-            both masks have the same structure and only *where* differs. The
-            number of blanked pixels is ``k`` rounded to whole cells.
+            both masks have the same structure and only *where* differs. Exactly ``k``
+            pixels either way (:func:`engine.explain.occlusion.random_block_mask`).
 
     Returns:
         :class:`FaithfulnessResult`. Ties in a map are broken by pixel order
@@ -183,15 +176,13 @@ def blanking_faithfulness(
 
         base = _probs(model, x, prob_fn, batch_size)
 
-        order = np.argsort(-maps.reshape(n, -1), axis=1, kind="stable")[:, :k]
-        top = np.zeros((n, h * w), dtype=bool)
-        np.put_along_axis(top, order, True, axis=1)
-        top_deltas = np.abs(_probs(model, _blank(x, top.reshape(n, h, w), blank), prob_fn, batch_size) - base)
+        top = top_cam_mask(maps, k)
+        top_deltas = np.abs(_probs(model, _blank(x, top, blank), prob_fn, batch_size) - base)
 
         rng = np.random.default_rng(seed)
         rand = np.zeros(n, dtype=np.float64)
         for _ in range(n_random):
-            masks = np.stack([_random_mask(rng, h, w, k, random_cell) for _ in range(n)])
+            masks = np.stack([random_block_mask(rng, h, w, k, random_cell) for _ in range(n)])
             rand += np.abs(_probs(model, _blank(x, masks, blank), prob_fn, batch_size) - base)
         rand /= n_random
     finally:

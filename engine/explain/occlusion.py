@@ -161,6 +161,10 @@ def random_block_mask(rng: np.random.Generator, h: int, w: int, k: int, cell: in
     ch, cw = _cell(cell)
     if not 1 <= k <= h * w:
         raise ValueError(f"k must be in [1, {h * w}], got {k}")
+    if (ch, cw) == (1, 1):  # scattered single pixels: same distribution, without the per-block loop
+        flat = np.zeros(h * w, dtype=bool)
+        flat[rng.choice(h * w, size=k, replace=False)] = True
+        return flat.reshape(h, w)
     gh, gw = -(-h // ch), -(-w // cw)
     mask = np.zeros((h, w), dtype=bool)
     left = k
