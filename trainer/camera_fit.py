@@ -27,7 +27,10 @@ for all frames of a video in a batch, a [quirk] we do not reproduce). Audio: one
 log-mel per video.
 
 Documented departures: no ImageNet weights for MobileNetV3-Large / ResNet50 are
-reachable offline, so both train from random initialisation; ``frames`` crops
+reachable offline, so both train from random initialisation, and BatchNorm running
+statistics are re-estimated on ``bn_recalibrate_batches`` training batches before
+each validation (MobileNetV3's BN momentum 0.01 is too slow for short runs from
+scratch: eval outputs collapse to one class otherwise); ``frames`` crops
 per video are cached (the seed used every second frame of every video);
 ``max_time`` may cap a run's wall clock (recorded in the summary).
 """
@@ -238,6 +241,7 @@ class CameraTrainConfig:
     devices: Any = "auto"
     strategy: str = "auto"
     limit_train_batches: float | int | None = None
+    bn_recalibrate_batches: int = 8  # re-estimate BN running statistics before each validation (0: off)
 
     def batch_for(self, modality: str) -> int:
         return int(self.batch_size or (8 if modality == "audio" else 32))
@@ -268,6 +272,24 @@ def _system(model: torch.nn.Module, cfg: CameraTrainConfig):
             logits = self.model(x)
             self.log("val_loss", self.loss(logits, y), on_epoch=True, sync_dist=True)
             self._val.append((torch.softmax(logits.float(), 1).cpu().numpy(), y.cpu().numpy(), o.cpu().numpy()))
+
+        def on_validation_epoch_start(self):
+            # Training from random init for a few epochs: torchvision's MobileNetV3 BN momentum is 0.01, so
+            # its running statistics lag far behind the weights and eval() outputs collapse to one class.
+            # Re-estimate them exactly on a few training batches (the effvit trainer does the same).
+            if self.trainer.sanity_checking or not cfg.bn_recalibrate_batches:
+                return
+            from engine.models import recalibrate_batchnorm
+
+            from .distributed import average_batchnorm_stats
+
+            batches = []
+            for i, (x, _, _) in enumerate(self.trainer.train_dataloader):
+                if i >= cfg.bn_recalibrate_batches:
+                    break
+                batches.append(x.to(self.device))
+            recalibrate_batchnorm(self.model, batches)
+            average_batchnorm_stats(self.model)
 
         def on_validation_epoch_end(self):
             if not self._val:
