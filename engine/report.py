@@ -16,8 +16,14 @@ can sign. Sections, in order (titles are fixed strings):
 * ``Results``: per evidence the verdict per task, the per-detector score
   table, the score timeline, the audio spectrogram, the most suspicious frames
   with the explanation map over the face, the spectrum of the most suspicious
-  frame (spectrum detectors), camera-model probabilities, and the files that
-  could not be analysed;
+  frame (spectrum detectors), and the files that could not be analysed;
+* ``Camera-model identification`` (only when a camera-task detector ran): per
+  evidence the top-5 classes of the audio and image models and of both fusion
+  rules (:meth:`engine.results.ResultView.camera_summary`), whether the rules
+  agree, the fallback when a modality is missing, the camera model cards'
+  limitations verbatim, the audio Grad-CAM over the spectrogram (mapped by
+  :meth:`engine.results.LogMelMap.on_linear_grid`, the GUI's mapping) and the
+  image Grad-CAM of one frame;
 * ``Bookmarks and notes``: the analyst's bookmarks and notes from the case;
 * ``Limitations``: a general caveat and each model card's limitations verbatim;
 * ``Reproducibility``: the command to re-run, package versions, weight hashes,
@@ -55,13 +61,15 @@ __all__ = ["ALL_SECTIONS", "SECTION_TITLES", "INTEGRITY_WARNING", "ReportOptions
            "verdict_lines", "format_timestamp"]
 
 #: Sections :func:`build_report` can write, in report order (the cover is always written).
-ALL_SECTIONS = ("cover", "evidence", "methods", "results", "bookmarks", "limitations", "reproducibility")
+ALL_SECTIONS = ("cover", "evidence", "methods", "results", "camera", "bookmarks", "limitations", "reproducibility")
 
-#: Printed title of each section (the cover has none).
+#: Printed title of each section (the cover has none). The camera section is printed only when some
+#: result has a camera-task detector.
 SECTION_TITLES = {
     "evidence": "Evidence",
     "methods": "Methods",
     "results": "Results",
+    "camera": "Camera-model identification",
     "bookmarks": "Bookmarks and notes",
     "limitations": "Limitations",
     "reproducibility": "Reproducibility",
@@ -488,7 +496,9 @@ def _timeline_figure(view) -> Any | None:
         xmax = max(float(dur or 0), max(float(s.pts.max()) for _, s in series))
         ax.set_xlim(0, xmax if xmax > 0 else 1)
         ax.set_xlabel("time (s)")
-        ax.set_ylabel("frame score (P(fake))")
+        tasks = {str(view.detector(d).get("task")) for d, _ in series}
+        ax.set_ylabel("frame score (P(fake))" if tasks <= {"deepfake"} else
+                      "frame score" if "deepfake" not in tasks else "frame score (P(fake) / P(class))")
         ax.grid(alpha=0.3, lw=0.5)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         fig.tight_layout(pad=0.4)
@@ -601,6 +611,109 @@ def _colour_legend(view_name: str) -> Any:
         return _figure_image(fig, w, h)
 
 
+def _camera_table(rankings: Sequence[Any], styles: _Styles) -> Any:
+    """Top-5 classes per column (modality or fusion rule): rank rows x ranking columns, 174 mm wide.
+
+    A column without a prediction shows its status and reason across its rows.
+    """
+    head = ["Rank"] + [f"{_esc(r.title)}" for r in rankings]
+    rows = [head]
+    extra = []
+    for i in range(5):
+        row = [str(i + 1)]
+        for c, r in enumerate(rankings, 1):
+            if r.ok:
+                if i < len(r.top):
+                    name, p = r.top[i]
+                    p_text = "&lt;0.001" if 0 < p < 0.0005 else f"{p:.3f}"
+                    row.append(f"<b>{_esc(name)}</b> {p_text}" if i == 0 else f"{_esc(name)} {p_text}")
+                else:
+                    row.append("")
+            else:
+                row.append(f"<i>{_esc(r.status)}</i>: {_esc(r.message)}" if i == 0 else "")
+                if i == 0:
+                    extra.append(("SPAN", (c, 1), (c, 5)))
+        rows.append(row)
+    width = (174 - 12) / max(len(rankings), 1)
+    return _table(rows, [12] + [width] * len(rankings), styles, extra=extra)
+
+
+def _logmel_gradcam_figure(view, cam) -> tuple[Any, float]:
+    """The log-mel Grad-CAM over the display spectrogram (x = s, y = Hz); returns ``(image, top Hz drawn)``.
+
+    The map is put on the spectrogram's axes by :meth:`engine.results.LogMelMap.on_linear_grid`
+    (the GUI pane uses the same call), coloured jet with opacity ``0.75 * value``.
+    """
+    import matplotlib
+    from matplotlib.colorbar import ColorbarBase
+    from matplotlib.colors import Normalize
+
+    spec = view.spectrogram()
+    w, h = 174, 62
+    with _rc():
+        fig = _new_figure(w, h)
+        ax = fig.add_axes([0.1, 0.17, 0.77, 0.74])
+        f_max = None
+        t_end = cam.duration_s
+        if spec is not None and spec[0].size:
+            db, times, freqs = spec
+            hop = float(times[1] - times[0]) if len(times) > 1 else 0.01
+            t0 = float(times[0]) - hop / 2
+            finite = db[np.isfinite(db)]
+            vmin = float(np.percentile(finite, 2)) if finite.size else None
+            ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=vmin, interpolation="nearest",
+                      extent=[t0, t0 + hop * db.shape[1], 0.0, float(freqs[-1])])
+            f_max = float(freqs[-1])
+            t_end = max(t_end, t0 + hop * db.shape[1])
+        else:
+            ax.set_facecolor("#202020")
+        grid = cam.on_linear_grid(f_max_hz=f_max)
+        top = f_max if f_max is not None else float(cam.row_high_hz[-1])
+        if grid is not None:
+            rgba = matplotlib.colormaps["jet"](grid.image)
+            rgba[..., 3] = 0.75 * grid.image
+            ax.imshow(rgba, origin="lower", aspect="auto", extent=list(grid.extent), interpolation="nearest")
+            top = grid.extent[3]
+        dur = float(view.doc.get("evidence", {}).get("duration_s") or 0.0)
+        ax.set_xlim(0.0, max(dur, t_end))
+        ax.set_ylim(0.0, f_max if f_max is not None else top)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("frequency (Hz)")
+        ax.set_title(cam.caption, fontsize=8, loc="left")
+        cax = fig.add_axes([0.89, 0.17, 0.018, 0.74])
+        cb = ColorbarBase(cax, cmap=matplotlib.colormaps["jet"], norm=Normalize(0, 1))
+        cb.set_ticks([0, 0.5, 1])
+        cb.ax.tick_params(labelsize=7, length=2, pad=1)
+        cb.set_label("Grad-CAM (low → high)", fontsize=7)
+        return _figure_image(fig, w, h), top
+
+
+def _frame_overlay_figure(rgb: np.ndarray, heat: np.ndarray | None, box: Sequence[float] | None,
+                          max_w_mm: float, max_h_mm: float) -> Any:
+    """A whole frame with a heatmap (jet, 45 %, NaN transparent) and a box, aspect ratio kept."""
+    import matplotlib
+    from matplotlib.patches import Rectangle
+
+    H, W = rgb.shape[:2]
+    scale = min(max_w_mm / W, max_h_mm / H)
+    w, h = W * scale, H * scale
+    with _rc():
+        fig = _new_figure(w, h)
+        ax = fig.add_axes([0, 0, 1, 1])
+        ax.imshow(rgb, extent=[0, W, H, 0], interpolation="bilinear")
+        if heat is not None and heat.shape == (H, W):
+            cmap = matplotlib.colormaps["jet"].with_extremes(bad=(0, 0, 0, 0))
+            ax.imshow(np.ma.masked_invalid(heat), cmap=cmap, alpha=0.45, vmin=0.0, vmax=1.0, extent=[0, W, H, 0],
+                      interpolation="bilinear")
+        if box is not None:
+            x1, y1, x2, y2 = (float(v) for v in box)
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, ec="white", lw=1.2))
+        ax.set_xlim(0, W)
+        ax.set_ylim(H, 0)
+        ax.axis("off")
+        return _figure_image(fig, w, h, dpi=200)
+
+
 # ============================================================================ detector facts
 def _detector_description(det_id: str) -> str:
     """First paragraph of the detector module's docstring, plain text (or a note when not installed)."""
@@ -618,14 +731,33 @@ def _detector_description(det_id: str) -> str:
     return _strip_rst(doc.split("\n\n")[0])
 
 
-def _model_card(det_id: str):
-    """The installed model card of a detector, or ``(None, reason)``."""
-    from .weights import WeightsError, find_model_dir, load_card
+def _model_cards(det_id: str, results: Sequence[Any]) -> list[Any]:
+    """Installed model cards of the weights a detector used (:class:`engine.results.CardInfo` list).
 
-    try:
-        return load_card(find_model_dir(det_id)), ""
-    except WeightsError as exc:
-        return None, str(exc)
+    One card for a detector with weights of its own; for one that combines other models
+    (camera.fusion: ``camera.audio`` + ``camera.image``, read from the results'
+    ``weights_used``) one card per combined model. ``used_sha256`` is left None: the
+    weights check compares every result's hashes itself.
+    """
+    from .results import installed_cards
+
+    ids: list[str] = []
+    for v in results:
+        if det_id in v.detector_ids:
+            ids += [w for w in v.weights_used(det_id) if w not in ids]
+    return installed_cards({w: None for w in ids or [det_id]})
+
+
+def _param_text(value: Any, limit: int = 160) -> str:
+    """A detector parameter for the Methods table, long lists and dicts summarised (full values: the result JSON)."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    if isinstance(value, (list, tuple)):
+        return f"({len(value)} values; see the result JSON)"
+    if isinstance(value, dict):
+        return f"{{{', '.join(str(k) for k in value)}}} (see the result JSON)"
+    return text[:limit] + "…"
 
 
 def _detector_ids(results: Sequence[Any]) -> list[str]:
@@ -694,7 +826,7 @@ class _Builder:
         self.generated = generated
         self.s = _Styles()
         self.story: list[Any] = []
-        self.cards: dict[str, tuple[Any, str]] = {d: _model_card(d) for d in _detector_ids(self.results)}
+        self.cards: dict[str, list[Any]] = {d: _model_cards(d, self.results) for d in _detector_ids(self.results)}
 
     # ------------------------------------------------------------------ helpers
     def add(self, *flowables: Any) -> None:
@@ -873,32 +1005,40 @@ class _Builder:
                   "display rotation applied) and one shared face detection; scores are P(fake) for deepfake "
                   "detectors and the top-class probability for camera-model detectors.", s.small)
         for det in det_ids:
-            card, why = self.cards[det]
+            cards = self.cards[det]
             rows = [v.detector(det) for v in self.results if det in v.detector_ids]
             self.add(_heading(det, s.h2, 1))
             pairs: list[tuple[str, Any]] = [("What it does", _detector_description(det))]
             pairs.append(("Task", ", ".join(sorted({str(r.get("task")) for r in rows}))))
-            if card is not None:
-                pairs.append(("Paper", card.paper or "—"))
-                pairs.append(("Weights", _p(f"model card {_esc(card.card_id)}, architecture {_esc(card.architecture)}, "
-                                            f"initialisation {_esc(card.init)}", s.cell)))
-                pairs.append(("Training data", card.training_data or "—"))
+            combined = not (len(cards) == 1 and cards[0].weights_id == det)
+            if combined:
+                pairs.append(("Weights", f"none of its own: combines the outputs of "
+                                         f"{', '.join(c.weights_id for c in cards)} (their model cards below)"))
+            for info in cards:
+                card, tag = info.card, (f" ({info.weights_id})" if combined else "")
+                used = sorted({h for v in self.results if det in v.detector_ids
+                               for w, h in v.weights_used(det).items() if w == info.weights_id and h})
+                if card is None:
+                    pairs.append((f"Model card{tag}", f"not available: {info.reason}"))
+                    continue
+                pairs.append((f"Paper{tag}", card.paper or "—"))
+                pairs.append((f"Model card{tag}" if combined else "Weights", _p(
+                    f"model card {_esc(card.card_id)}, architecture {_esc(card.architecture)}, "
+                    f"initialisation {_esc(card.init)}", s.cell)))
+                pairs.append((f"Training data{tag}", card.training_data or "—"))
                 if card.metrics:
                     metrics = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                         for k, v in card.metrics.items())
-                    pairs.append(("Held-out metrics", f"{metrics} — measured on {card.evaluation or '—'}"))
-                used = sorted({r.get("weights_sha256") for r in rows if r.get("weights_sha256")})
+                    pairs.append((f"Held-out metrics{tag}", f"{metrics} — measured on {card.evaluation or '—'}"))
                 differing = [h for h in used if h != card.sha256]
                 if differing:
-                    pairs.append(("Weights check", _p(
+                    pairs.append((f"Weights check{tag}", _p(
                         "<font color='#C62828'><b>The installed model card's SHA-256 differs from the weights used "
                         "for the analysis</b></font>: card " + _esc(card.sha256) + "; analysis "
                         + _esc(", ".join(differing)) + ". Training data and limitations shown here describe the "
                         "installed weights, not necessarily those that produced the scores.", s.cell)))
                 elif used:
-                    pairs.append(("Weights check", "the installed model card's SHA-256 equals the weights used"))
-            else:
-                pairs.append(("Model card", f"not available: {why}"))
+                    pairs.append((f"Weights check{tag}", "the installed model card's SHA-256 equals the weights used"))
             pairs.append(("Frame sampling", self._sampling_text()))
             aggs = sorted({str(r.get("aggregation")) for r in rows if r.get("aggregation")})
             pairs.append(("Aggregation", "; ".join(aggs) or "—"))
@@ -907,7 +1047,8 @@ class _Builder:
                           if thr else "—"))
             params = rows[0].get("parameters") if rows else None
             if params:
-                pairs.append(("Parameters", _p(_esc("; ".join(f"{k} = {v}" for k, v in params.items())), s.cell)))
+                pairs.append(("Parameters", _p(_esc("; ".join(f"{k} = {_param_text(v)}" for k, v in params.items())),
+                                               s.cell)))
             self.add(_kv_table(pairs, s, key_mm=32))
 
     def _sampling_text(self) -> str:
@@ -976,14 +1117,19 @@ class _Builder:
             if spec is not None else [_p("No audio spectrogram: the file has no usable audio.", s.body)])))
         self._frames(v)
         self._spectra(v)
-        self._camera(v)
+        if v.camera_summary() is not None:
+            where = ("the section Camera-model identification" if "camera" in self.options.sections else
+                     "the section Camera-model identification (not included in this report)")
+            self.para(f"Camera-model probabilities, their fusion, explanations and caveats: see {where}.", s.small)
 
     def _frames(self, v) -> None:
         """Most suspicious (or chosen) frames per detector with a map explanation, face crop + overlay."""
         from reportlab.platypus import KeepTogether, Table, TableStyle
 
         s = self.s
-        dets = [d for d in v.detector_ids if v.explanation_views(d) and v.detector(d).get("frame_scores")]
+        # camera-model maps are shown in the camera section (whole frame, not a face window)
+        dets = [d for d in v.detector_ids if v.explanation_views(d) and v.detector(d).get("frame_scores")
+                and v.detector(d).get("task") != "camera"]
         if not dets:
             return
         ev = v.doc.get("evidence", {})
@@ -1079,18 +1225,110 @@ class _Builder:
                    f"({frame_index}, {format_timestamp(pts)}) against the mean spectrum of each training class.",
                    s.caption)]))
 
-    def _camera(self, v) -> None:
+    # ------------------------------------------------------------------ camera model
+    def camera_section(self) -> None:
+        """Camera-model identification per evidence; nothing at all when no result has a camera detector."""
+        from reportlab.platypus import CondPageBreak
+
+        s = self.s
+        todo = [(n, v, v.camera_summary(5)) for n, v in enumerate(self.results, 1)]
+        todo = [(n, v, cs) for n, v, cs in todo if cs is not None and cs.rankings]
+        if not todo:
+            return
+        self.section("camera")
+        self.para("The audio model (camera.audio) classifies the 3-resolution log-mel of the audio track, the image "
+                  "model (camera.image) 256×256 centre crops of the sampled frames (its video probability is the "
+                  "mean of the frames' probabilities); camera.fusion combines both by the product rule "
+                  "(renormalised product, its decision) and the sum rule (mean). Probabilities are over the "
+                  "classes the models were trained on: a camera model outside them is still assigned to one of "
+                  "them. They are evidence for the analyst's judgement, not an identification.", s.small)
+        for k, (n, v, cs) in enumerate(todo):
+            if k:
+                self.add(CondPageBreak(120 * _MM))
+            self.add(_heading(f"C{n}. {_evidence_name(v)}", s.h2, 1))
+            self._camera_one(v, cs)
+
+    def _camera_one(self, v, cs) -> None:
         from reportlab.platypus import KeepTogether
 
         s = self.s
-        for d in v.doc.get("detectors", []):
-            if d.get("task") != "camera" or not d.get("class_probs"):
-                continue
-            top = sorted(d["class_probs"].items(), key=lambda kv: -float(kv[1]))[:5]
-            rows = [["Rank", "Camera model (class)", "Probability"]]
-            rows += [[str(i), _esc(name), f"{float(p):.3f}"] for i, (name, p) in enumerate(top, 1)]
-            self.add(KeepTogether([_p(f"Camera model — {_esc(d['detector_id'])}: top-5 classes", s.h3),
-                                   _table(rows, [14, 120, 30], s)]))
+        for i in range(0, len(cs.rankings), 4):
+            self.add(_camera_table(cs.rankings[i:i + 4], s))
+        prod, summ = cs.ranking("product"), cs.ranking("sum")
+        if prod is not None and prod.ok and summ is not None and summ.ok:
+            agree = ("<font color='#1B7F3A'><b>the two rules agree</b></font>" if cs.rules_agree else
+                     "<font color='#C62828'><b>the two rules disagree</b></font>")
+            self.para(f"<b>Fused decision:</b> product rule {_esc(prod.label)} (p {_fmt_score(prod.score)}), sum rule "
+                      f"{_esc(summ.label)} (p {_fmt_score(summ.score)}); {agree}.")
+        elif prod is not None:
+            self.para(f"<b>Fused decision:</b> none — {_esc(prod.message or prod.status)}.")
+        if cs.fusion_message:
+            self.para(f"<font color='#B26A00'><b>Fallback:</b></font> {_esc(cs.fusion_message)}.")
+        if cs.gradcam_targets:
+            self.para("Grad-CAM explains the predicted class of each model: " + "; ".join(
+                f"{_esc(d)} → {_esc(c)}" for d, c in cs.gradcam_targets.items()) + ".", s.small)
+        self._camera_limitations(cs)
+        cam = v.logmel_gradcam()
+        if cam is not None:
+            fig, f_top = _logmel_gradcam_figure(v, cam)
+            self.add(KeepTogether([_p("Audio Grad-CAM over the spectrogram", s.h3), fig, _p(
+                f"{_esc(cam.caption)}: jet colours whose opacity grows with the map value (transparent at 0), over "
+                f"the display spectrogram (magma, dB). The {len(cam.row_center_hz)} mel bands "
+                f"({cam.row_low_hz[0]:.0f}–{cam.row_high_hz[-1]:.0f} Hz) are placed at their centre frequencies, "
+                f"the {cam.heatmap.shape[1]} columns over the {cam.duration_s:.3f} s of audio "
+                f"({cam.column_s * 1000:.2f} ms each, from the first audio sample); drawn up to {f_top:.0f} Hz, "
+                "where the spectrogram ends.", s.caption)]))
+        self._camera_frame(v)
+
+    def _camera_limitations(self, cs) -> None:
+        """The camera cards' limitations verbatim, each text once with the cards stating it."""
+        from reportlab.platypus import Paragraph
+
+        from .results import card_limitations, installed_cards
+
+        s = self.s
+        said, problems = card_limitations(installed_cards(cs.weights))
+        self.add(_p("Model card limitations (verbatim)", s.h3))
+        for text, ids in said:
+            self.add(Paragraph(f"{_esc(text)} <i>({_esc(', '.join(ids))})</i>", s.bullet, bulletText="•"))
+        for note in problems:
+            self.para(f"<font color='#C62828'>{_esc(note)}.</font>", s.small)
+
+    def _camera_frame(self, v) -> None:
+        """Grad-CAM of camera.image on the frame where the video's top class is most probable."""
+        from reportlab.platypus import KeepTogether
+
+        s = self.s
+        det = "camera.image"
+        if det not in v.detector_ids or not v.detector(det).get("frame_scores") or not v.explanation_views(det):
+            return
+        view_name = v.explanation_views(det)[0]
+        frame_index, pts, score = v.most_suspicious(det, 1)[0]
+        head = _p(f"Image Grad-CAM — {_esc(det)}", s.h3)
+        path = Path(v.doc.get("evidence", {}).get("path") or "")
+        try:
+            from .media import VideoReader
+
+            reader = VideoReader(path)
+        except Exception as exc:  # missing or undecodable evidence: say so, keep the report
+            self.add(KeepTogether([head, _p(f"The evidence file cannot be read ({_esc(exc)}): the frame cannot be "
+                                            "shown.", s.body)]))
+            return
+        try:
+            frame = reader.frame(int(frame_index))
+        except Exception as exc:
+            self.add(KeepTogether([head, _p(f"Frame {frame_index} cannot be decoded ({_esc(exc)}).", s.body)]))
+            return
+        finally:
+            reader.close()
+        hm = v.heatmap_at(det, view_name, frame.pts, frame.rgb.shape[:2])
+        target = (v.detector(det).get("parameters") or {}).get("gradcam_target") or v.detector(det).get("label")
+        img = _frame_overlay_figure(frame.rgb, hm.heatmap if hm is not None else None,
+                                    hm.box if hm is not None else None, 120.0, 80.0)
+        cap = (f"Frame {frame.index} ({format_timestamp(frame.pts)}), the sampled frame where {_esc(target)} is most "
+               f"probable (p {score:.3f} on this frame). {_esc(view_name)} of {_esc(det)} for class {_esc(target)} "
+               "on the 256×256 centre crop the model classified (white box), jet colours at 45 % opacity.")
+        self.add(KeepTogether([head, img, _p(cap, s.caption), _colour_legend(view_name)]))
 
     # ------------------------------------------------------------------ bookmarks and notes
     def bookmarks(self) -> None:
@@ -1133,14 +1371,23 @@ class _Builder:
         self.section("limitations")
         self.para(_esc(_GENERAL_LIMITATIONS))
         for det in _detector_ids(self.results):
-            card, why = self.cards[det]
             self.add(_heading(det, s.h2, 1))
-            if card is None:
-                self.para(f"No model card available ({_esc(why)}).")
-                continue
-            self.para(f"Verbatim from the model card {_esc(card.card_id)}:", s.small)
-            for item in card.limitations or ["(the model card lists no limitations)"]:
-                self.add(self._bullet(item))
+            cards = self.cards[det]
+            if not (len(cards) == 1 and cards[0].weights_id == det):
+                self.para(f"{_esc(det)} has no weights of its own; the limitations of the models it combines "
+                          f"({_esc(', '.join(c.weights_id for c in cards))}) apply:", s.small)
+            for info in cards:
+                self._card_limitations(info)
+
+    def _card_limitations(self, info) -> None:
+        """"Verbatim from the model card X:" and its limitations as bullets (or why there is no card)."""
+        card = info.card
+        if card is None:
+            self.para(f"No model card available for {_esc(info.weights_id)} ({_esc(info.reason)}).")
+            return
+        self.para(f"Verbatim from the model card {_esc(card.card_id)}:", self.s.small)
+        for item in card.limitations or ["(the model card lists no limitations)"]:
+            self.add(self._bullet(item))
 
     def _bullet(self, text: str) -> Any:
         from reportlab.platypus import Paragraph
@@ -1304,7 +1551,7 @@ def build_report(
     b.cover()
     wanted = set(options.sections)
     for key, fn in (("evidence", b.evidence), ("methods", b.methods), ("results", b.results_section),
-                    ("bookmarks", b.bookmarks), ("limitations", b.limitations),
+                    ("camera", b.camera_section), ("bookmarks", b.bookmarks), ("limitations", b.limitations),
                     ("reproducibility", b.reproducibility)):
         if key in wanted:
             fn()

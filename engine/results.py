@@ -4,9 +4,11 @@ The GUI panes and the report need the same questions answered about an
 :class:`engine.pipeline.AnalysisResult` written to disk: which frames were
 sampled, where the faces are at time *t*, each detector's score timeline, the
 explanation map of the sampled frame nearest to *t* placed on the frame, the
-most suspicious frames. :class:`ResultView` answers them from the JSON and its
-npz sidecar (loaded without pickle) so that no view code re-derives geometry or
-aggregation.
+most suspicious frames, the camera-model rankings (:meth:`ResultView.camera_summary`)
+and where the audio Grad-CAM lies over the spectrogram
+(:meth:`ResultView.logmel_gradcam`, :meth:`LogMelMap.on_linear_grid`). :class:`ResultView`
+answers them from the JSON and its npz sidecar (loaded without pickle) so that no
+view code re-derives geometry or aggregation.
 
 Times are seconds from the first video frame (``Frame.pts``); frame indices are
 positions in presentation order (``VideoReader``); boxes are
@@ -26,7 +28,13 @@ import numpy as np
 from .faces.crops import place_heatmap
 from .io import load_npz
 
-__all__ = ["ResultView", "FaceAt", "HeatmapAt", "ScoreSeries", "ResultFormatError"]
+__all__ = ["ResultView", "FaceAt", "HeatmapAt", "ScoreSeries", "ResultFormatError", "CameraRanking", "CameraSummary",
+           "CardInfo", "LinearGrid", "LogMelMap", "card_limitations", "installed_cards"]
+
+#: Task of the camera-model identification detectors.
+CAMERA_TASK = "camera"
+#: The seed-1 detectors (engine.detectors.camera) and the columns they fill in :class:`CameraSummary`.
+CAMERA_AUDIO, CAMERA_IMAGE, CAMERA_FUSION = "camera.audio", "camera.image", "camera.fusion"
 
 
 class ResultFormatError(ValueError):
@@ -81,6 +89,248 @@ class ScoreSeries:
     score: np.ndarray
     threshold: float | None
     video_score: float | None
+
+
+@dataclass(frozen=True)
+class CameraRanking:
+    """One column of the camera-model summary: a modality or a fusion rule.
+
+    Attributes:
+        key: ``"audio"``, ``"image"``, ``"product"``, ``"sum"``, or the detector id of
+            any other camera-task detector.
+        title: printed heading, e.g. ``"Audio (camera.audio)"``, ``"Fusion: product rule"``.
+        detector_id: the detector whose result fills the column.
+        status: the detector's status (``"ok"``, ``"skipped"``, ``"failed"``) or ``"not run"``.
+        label: top class, or None without a prediction.
+        score: its probability in [0, 1], or None.
+        top: ``[(class, probability), ...]`` by decreasing probability (ties: class order),
+            at most ``k`` entries; empty without a prediction.
+        message: why there is no prediction, or the detector's note; ``""`` otherwise.
+    """
+
+    key: str
+    title: str
+    detector_id: str
+    status: str
+    label: str | None
+    score: float | None
+    top: list[tuple[str, float]]
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the column holds a prediction."""
+        return bool(self.top)
+
+
+@dataclass(frozen=True)
+class CameraSummary:
+    """Camera-model identification of one evidence file, as shown by the GUI panel and the report.
+
+    Attributes:
+        rankings: :class:`CameraRanking` columns: ``audio``, ``image``, ``product``, ``sum``
+            (whenever any of camera.audio/image/fusion ran; ``status="not run"`` for the
+            others), then every other camera-task detector with class probabilities.
+        rules_agree: product and sum rules name the same class (None: camera.fusion did not fuse).
+        fallback: the only modality the fusion used (``"audio"``/``"image"``), or None.
+        fusion_message: camera.fusion's message (names the missing modality and why), or ``""``.
+        weights: weights id -> SHA-256 used, of every camera detector (:meth:`ResultView.weights_used`).
+        gradcam_targets: detector id -> class its Grad-CAM explains (``parameters["gradcam_target"]``).
+    """
+
+    rankings: list[CameraRanking]
+    rules_agree: bool | None
+    fallback: str | None
+    fusion_message: str
+    weights: dict[str, str | None]
+    gradcam_targets: dict[str, str]
+
+    def ranking(self, key: str) -> CameraRanking | None:
+        """The column named ``key`` (``"audio"``, ``"image"``, ``"product"``, ``"sum"``, ...) or None."""
+        return next((r for r in self.rankings if r.key == key), None)
+
+
+@dataclass(frozen=True)
+class LinearGrid:
+    """A map resampled onto a regular time x linear-frequency grid.
+
+    Attributes:
+        image: ``float32 (R, C)`` in [0, 1]; row 0 is the lowest frequency, column 0 the earliest time.
+        extent: ``(t0_s, t1_s, f0_hz, f1_hz)``: row ``r`` covers
+            ``[f0 + r * df, f0 + (r + 1) * df)`` Hz with ``df = (f1 - f0) / R``, column ``c`` covers
+            ``[t0 + c * dt, t0 + (c + 1) * dt)`` s with ``dt = (t1 - t0) / C`` (matplotlib
+            ``imshow(origin="lower", extent=(t0, t1, f0, f1))``, a Qt rect ``(t0, f0, t1 - t0, f1 - f0)``).
+    """
+
+    image: np.ndarray
+    extent: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class LogMelMap:
+    """An explanation map over the §1.4 log-mel of the audio, with its axes.
+
+    Attributes:
+        heatmap: ``float32 (R, C)`` in [0, 1] (R = 128 mel bands, C = 1500 columns); row 0 is the
+            lowest band.
+        row_low_hz, row_center_hz, row_high_hz: ``float64 (R,)`` edges and peak of each HTK mel
+            band (Hz, increasing).
+        duration_s: seconds of audio the C columns are stretched over; column ``j`` covers
+            ``[j, j + 1) * duration_s / C`` s from the first decoded audio sample (the origin of
+            the display spectrogram's ``times_s``).
+        detector_id: the detector that computed it (``"camera.audio"``).
+        view: explanation name (``"Grad-CAM"``).
+        target: the class explained (the predicted class), or None when not recorded.
+    """
+
+    heatmap: np.ndarray
+    row_low_hz: np.ndarray
+    row_center_hz: np.ndarray
+    row_high_hz: np.ndarray
+    duration_s: float
+    detector_id: str
+    view: str
+    target: str | None
+
+    @property
+    def column_s(self) -> float:
+        """Seconds per column (``duration_s / C``)."""
+        return self.duration_s / self.heatmap.shape[1]
+
+    @property
+    def caption(self) -> str:
+        """Legend text: ``"Grad-CAM (camera.audio, predicted class X)"``."""
+        return f"{self.view} ({self.detector_id}, predicted class {self.target or '?'})"
+
+    def row_at_hz(self, f_hz: float | np.ndarray) -> np.ndarray:
+        """Fractional mel row of frequencies (Hz): ``i`` at ``row_center_hz[i]``, linear in Hz between centres.
+
+        Below the first centre (down to ``row_low_hz[0]``) the value is 0, above the last one
+        (up to ``row_high_hz[-1]``) it is ``R - 1``; outside the mel range it is NaN.
+
+        Returns:
+            ``float64`` array shaped like ``f_hz``.
+        """
+        f = np.asarray(f_hz, dtype=np.float64)
+        rows = np.interp(f, self.row_center_hz, np.arange(len(self.row_center_hz), dtype=np.float64))
+        return np.where((f >= self.row_low_hz[0]) & (f <= self.row_high_hz[-1]), rows, np.nan)
+
+    def column_at_s(self, t_s: float | np.ndarray) -> np.ndarray:
+        """Column index (int64) holding time ``t_s`` (seconds from the first audio sample); -1 outside the audio."""
+        t = np.asarray(t_s, dtype=np.float64)
+        c = np.floor(t / self.column_s).astype(np.int64)
+        return np.where((t >= 0) & (c < self.heatmap.shape[1]), c, -1)
+
+    def on_linear_grid(self, f_max_hz: float | None = None, t_max_s: float | None = None,
+                       n_rows: int = 512) -> LinearGrid | None:
+        """The map on a linear-Hz grid over ``[row_low_hz[0], min(f_max_hz, row_high_hz[-1])]``.
+
+        The one mapping of the log-mel map onto a spectrogram's axes (GUI pane and report):
+        each output row takes the value at its centre frequency, linearly interpolated between
+        the two mel bands whose centres surround it (:meth:`row_at_hz`); columns stay the log-mel
+        columns, spanning ``[0, duration_s]`` seconds.
+
+        Args:
+            f_max_hz: highest frequency of the target axis (e.g. the display spectrogram's
+                Nyquist, 8000 Hz); the map is drawn only where both overlap. None = the mel range.
+            t_max_s: drop the columns starting at or after this time (the pane's duration);
+                None keeps all.
+            n_rows: output rows (frequency resolution ``(f1 - f0) / n_rows`` Hz).
+
+        Returns:
+            :class:`LinearGrid`, or None when the ranges do not overlap.
+        """
+        f0 = float(self.row_low_hz[0])
+        f1 = float(self.row_high_hz[-1]) if f_max_hz is None else min(float(f_max_hz), float(self.row_high_hz[-1]))
+        n_cols = self.heatmap.shape[1]
+        if t_max_s is not None:
+            n_cols = min(n_cols, int(np.ceil(float(t_max_s) / self.column_s - 1e-9)))
+        if f1 <= f0 or n_cols <= 0 or n_rows <= 0:
+            return None
+        centres = f0 + (np.arange(n_rows) + 0.5) * (f1 - f0) / n_rows
+        rows = self.row_at_hz(centres)
+        lo = np.clip(np.floor(rows).astype(np.int64), 0, self.heatmap.shape[0] - 1)
+        hi = np.minimum(lo + 1, self.heatmap.shape[0] - 1)
+        a = (rows - lo)[:, None].astype(np.float32)
+        hm = self.heatmap[:, :n_cols]
+        image = (1.0 - a) * hm[lo] + a * hm[hi]
+        return LinearGrid(np.clip(image, 0.0, 1.0).astype(np.float32),
+                          (0.0, n_cols * self.column_s, f0, f1))
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """The installed model card of one weights id, checked against the weights a result used.
+
+    Attributes:
+        weights_id: model folder name (``"camera.audio"``).
+        card: the :class:`engine.weights.ModelCard`, or None when none is installed / readable.
+        reason: why ``card`` is None (``""`` otherwise).
+        used_sha256: SHA-256 of the weights the result was computed with, or None when unknown.
+    """
+
+    weights_id: str
+    card: Any
+    reason: str = ""
+    used_sha256: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        """The installed card describes other weights than those the result used."""
+        return self.card is not None and self.used_sha256 is not None and self.card.sha256 != self.used_sha256
+
+
+def installed_cards(weights_used: dict[str, str | None]) -> list[CardInfo]:
+    """Look up the installed card of each weights id (:func:`engine.weights.find_model_dir`).
+
+    Args:
+        weights_used: weights id -> SHA-256 the result used (None: unknown), e.g.
+            :meth:`ResultView.weights_used`.
+
+    Returns:
+        One :class:`CardInfo` per id, in order; a missing or unreadable card gives
+        ``card=None`` with the reason (never raises).
+    """
+    from .weights import WeightsError, find_model_dir, load_card
+
+    out = []
+    for wid, sha in weights_used.items():
+        try:
+            out.append(CardInfo(wid, load_card(find_model_dir(wid)), "", sha))
+        except WeightsError as exc:
+            out.append(CardInfo(wid, None, str(exc), sha))
+    return out
+
+
+def card_limitations(cards: list[CardInfo]) -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """The limitations of several cards, each text once, and the problems with the cards.
+
+    Args:
+        cards: e.g. ``installed_cards(summary.weights)`` for the camera models.
+
+    Returns:
+        ``(limitations, problems)``: ``[(verbatim text, [card ids stating it]), ...]`` in card
+        order, and plain-text problems (no card installed; card describing other weights than
+        those the result used).
+    """
+    said: dict[str, list[str]] = {}
+    problems = []
+    for info in cards:
+        if info.card is None:
+            problems.append(f"no installed model card for {info.weights_id} ({info.reason})")
+            continue
+        if info.stale:
+            problems.append(f"{info.weights_id}: the analysis used weights {info.used_sha256[:12]}, the installed "
+                            f"card {info.card.card_id} describes other weights: re-run")
+        for text in info.card.limitations or ["(the model card lists no limitations)"]:
+            said.setdefault(text, []).append(info.card.card_id)
+    return list(said.items()), problems
+
+
+def _top_k(class_probs: dict[str, float] | None, k: int) -> list[tuple[str, float]]:
+    items = list((class_probs or {}).items())
+    order = sorted(range(len(items)), key=lambda i: (-float(items[i][1]), i))
+    return [(str(items[i][0]), float(items[i][1])) for i in order[:k]]
 
 
 class ResultView:
@@ -274,3 +524,123 @@ class ResultView:
                                    "model_card_id", "weights_sha256", "aggregation")}
             for d in self.doc["detectors"]
         ]
+
+    # ------------------------------------------------------------------ weights
+    def weights_used(self, detector_id: str) -> dict[str, str | None]:
+        """Weights id -> SHA-256 the detector's result was computed with.
+
+        A detector with weights of its own gives ``{detector_id: weights_sha256}``; one that
+        combines other models' weights (camera.fusion: ``weights_sha256`` None and
+        ``parameters["weights"]`` a dict) gives that dict, e.g.
+        ``{"camera.audio": sha, "camera.image": sha}``.
+
+        Raises:
+            KeyError: the detector is not in this result.
+        """
+        d = self._detectors[detector_id]
+        combined = (d.get("parameters") or {}).get("weights")
+        if not d.get("weights_sha256") and isinstance(combined, dict) and combined:
+            return {str(k): (str(v) if v else None) for k, v in combined.items()}
+        return {detector_id: d.get("weights_sha256")}
+
+    def model_cards(self, detector_id: str) -> list[CardInfo]:
+        """Installed cards of the weights the detector used (two for camera.fusion), see :func:`installed_cards`.
+
+        Raises:
+            KeyError: the detector is not in this result.
+        """
+        return installed_cards(self.weights_used(detector_id))
+
+    # ------------------------------------------------------------------ camera model
+    def camera_summary(self, k: int = 5) -> CameraSummary | None:
+        """Top-``k`` camera-model classes per modality and per fusion rule, or None without camera results.
+
+        Columns: ``audio`` (camera.audio ``class_probs``), ``image`` (camera.image),
+        ``product`` / ``sum`` (camera.fusion ``parameters["product_rule"]`` /
+        ``["sum_rule"]``), present whenever any of the three ran, then every other
+        detector of task ``"camera"`` with ``class_probs``.
+
+        Args:
+            k: classes per column (>= 1).
+
+        Raises:
+            ValueError: ``k < 1``.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        cams = {d: e for d, e in self._detectors.items() if e.get("task") == CAMERA_TASK}
+        if not cams:
+            return None
+        rankings: list[CameraRanking] = []
+
+        def column(key: str, title: str, det: str, rule: str | None = None) -> CameraRanking:
+            e = cams.get(det)
+            if e is None:
+                return CameraRanking(key, title, det, "not run", None, None, [], f"{det} was not run")
+            status, message = str(e.get("status") or "?"), str(e.get("message") or "")
+            if rule is None:
+                top = _top_k(e.get("class_probs"), k) if status == "ok" else []
+                label, score = e.get("label"), e.get("score")
+            else:
+                r = ((e.get("parameters") or {}).get(rule) or {}) if status == "ok" else {}
+                top = _top_k(r.get("class_probs"), k)
+                label, score = r.get("label"), r.get("score")
+            if not top:
+                label = score = None
+                message = message or f"{det}: no prediction ({status})"
+            return CameraRanking(key, title, det, status, label, None if score is None else float(score), top,
+                                 message)
+
+        seed = (CAMERA_AUDIO, CAMERA_IMAGE, CAMERA_FUSION)
+        if any(d in cams for d in seed):
+            rankings += [column("audio", f"Audio ({CAMERA_AUDIO})", CAMERA_AUDIO),
+                         column("image", f"Image ({CAMERA_IMAGE})", CAMERA_IMAGE),
+                         column("product", "Fusion: product rule", CAMERA_FUSION, "product_rule"),
+                         column("sum", "Fusion: sum rule", CAMERA_FUSION, "sum_rule")]
+        for det, e in cams.items():
+            if det not in seed and e.get("class_probs"):
+                rankings.append(column(det, det, det))
+        fusion = cams.get(CAMERA_FUSION) or {}
+        fp = fusion.get("parameters") or {}
+        fused = fusion.get("status") == "ok" and "rules_agree" in fp
+        weights: dict[str, str | None] = {}
+        targets = {}
+        for det, e in cams.items():
+            weights.update(self.weights_used(det))
+            tgt = (e.get("parameters") or {}).get("gradcam_target")
+            if tgt is not None:
+                targets[det] = str(tgt)
+        return CameraSummary(rankings, bool(fp["rules_agree"]) if fused else None,
+                             fp.get("fallback") if fused else None,
+                             str(fusion.get("message") or "") if fusion else "", weights, targets)
+
+    def logmel_gradcam(self, detector_id: str = CAMERA_AUDIO) -> LogMelMap | None:
+        """The detector's explanation map over the log-mel, with its axes, or None.
+
+        Reads the array named by the detector's first explanation whose key has no
+        ``{frame}`` (``explanations = {"Grad-CAM": "logmel_gradcam"}``) and the axes in
+        ``parameters["logmel_gradcam_axes"]`` (:func:`engine.detectors.camera.logmel_axes`).
+
+        Returns:
+            :class:`LogMelMap` (``heatmap`` ``float32 (128, 1500)`` in [0, 1]) or None when the
+            detector did not run, was skipped, or saved no such map.
+        """
+        d = self._detectors.get(detector_id)
+        if d is None:
+            return None
+        params = d.get("parameters") or {}
+        axes = params.get("logmel_gradcam_axes")
+        for view, key in (d.get("explanations") or {}).items():
+            if "{" in key or not axes:
+                continue
+            a = self.arrays.get(f"{detector_id}/{key}")
+            if a is None or a.ndim != 2:
+                continue
+            low, centre, high = (np.asarray(axes[n], dtype=np.float64)
+                                 for n in ("row_low_hz", "row_center_hz", "row_high_hz"))
+            if not (len(low) == len(centre) == len(high) == a.shape[0]):
+                raise ResultFormatError(f"{self.path or 'result'}: {detector_id}/{key} has {a.shape[0]} rows but "
+                                        f"its axes describe {len(centre)}")
+            return LogMelMap(np.clip(np.nan_to_num(np.asarray(a, dtype=np.float32)), 0.0, 1.0), low, centre, high,
+                             float(axes["duration_s"]), detector_id, view, params.get("gradcam_target"))
+        return None

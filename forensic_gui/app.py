@@ -2,8 +2,8 @@
 
 Evidence list (left); the frame-accurate video view with face boxes and the
 heatmap overlay (centre) above a transport bar; synced panes under it
-(spectrogram, face crops, score timeline); the detector panel (right); a status
-bar with progress and Cancel. Every pane is a dock: move, float, resize or hide
+(spectrogram, face crops, score timeline); the detector panel and the
+camera-model panel (right); a status bar with progress and Cancel. Every pane is a dock: move, float, resize or hide
 it; the layout is remembered.
 
 Threads: hashing/probing runs on the global ``QThreadPool``; frame decoding on
@@ -50,6 +50,7 @@ from engine.media import EvidenceError, Evidence, probe
 from engine.results import ResultView
 
 from .analysis import AnalysisJob, AnalysisQueue, ResultStore, user_data_dir
+from .camera_panel import CameraPanel
 from .case_panel import BookmarksPanel, ExportDialog
 from .detector_panel import DetectorPanel
 from .panes import DETECTOR_COLOURS, FaceStrip, ScoreTimeline, SpectrogramPane
@@ -265,6 +266,12 @@ class MainWindow(QMainWindow):
         self.panel.overlayChanged.connect(self._refresh_overlay)
         self.panel.detectorSelected.connect(self._detector_selected)
         self.detector_dock = self._dock("Detectors", "dock_detectors", self.panel, DA.RightDockWidgetArea)
+        self.camera_panel = CameraPanel()
+        self.camera_panel.gradcamToggled.connect(lambda _on: self._refresh_gradcam())
+        self.camera_dock = self._dock("Camera model", "dock_camera", self.camera_panel, DA.RightDockWidgetArea)
+        # a tab beside the detector panel: the right column has no height to spare for both
+        self.tabifyDockWidget(self.detector_dock, self.camera_dock)
+        self.detector_dock.raise_()
         self.spectrogram = SpectrogramPane()
         self.faces = FaceStrip()
         self.timeline = ScoreTimeline()
@@ -324,8 +331,8 @@ class MainWindow(QMainWindow):
                                                                    self.panel.frames.value())))
         a.addAction(QAction("&Cancel", self, shortcut="Esc", triggered=self.cancel_analysis))
         v = mb.addMenu("&View")
-        for d in (self.evidence_dock, self.bookmarks_dock, self.detector_dock, self.spec_dock, self.faces_dock,
-                  self.scores_dock):
+        for d in (self.evidence_dock, self.bookmarks_dock, self.detector_dock, self.camera_dock, self.spec_dock,
+                  self.faces_dock, self.scores_dock):
             v.addAction(d.toggleViewAction())
         v.addSeparator()
         v.addAction(QAction("&Reset layout", self, triggered=self.default_layout))
@@ -547,6 +554,8 @@ class MainWindow(QMainWindow):
                         series[det] = (s.pts, s.score)
             self.timeline.set_series(series, self.colours, duration)
             self.panel.set_result(entry.result if entry else None, self.colours)
+            self.camera_panel.set_result(entry.result if entry else None)
+            self._refresh_gradcam()
             self._detector_selected(self.panel.selected or "")
             QTimer.singleShot(0, frame)
 
@@ -557,6 +566,23 @@ class MainWindow(QMainWindow):
 
         self.refreshed = False
         QTimer.singleShot(0, scores_and_panel)
+
+    def _refresh_gradcam(self) -> None:
+        """Lay camera.audio's log-mel Grad-CAM over the spectrogram pane when toggled on (else remove it).
+
+        The map's rows and columns are put on the pane's axes by
+        :meth:`engine.results.LogMelMap.on_linear_grid` (mel bands -> Hz up to the pane's
+        Nyquist, columns -> seconds within the pane's duration); nothing is mapped here.
+        """
+        res = self.current.result if self.current else None
+        cam = res.logmel_gradcam() if res is not None else None
+        grid = None
+        if cam is not None and self.camera_panel.gradcam_on.isChecked() and self.spectrogram.has_data:
+            grid = cam.on_linear_grid(f_max_hz=self.spectrogram.f_max_hz, t_max_s=self.spectrogram.duration_s)
+        if grid is None:
+            self.spectrogram.set_gradcam(None)
+        else:
+            self.spectrogram.set_gradcam(grid.image, grid.extent, cam.caption)
 
     def _detector_selected(self, det: str) -> None:
         res = self.current.result if self.current else None
@@ -708,6 +734,8 @@ class MainWindow(QMainWindow):
             self.case.add_run(view.doc, view.path)
             self._case_changed()
             entry.item.setText(f"{job.path.name}  ✓ analysed")
+            if job.detectors and all(d.startswith("camera.") for d in job.detectors) and entry is self.current:
+                self.camera_dock.raise_()  # a camera-model-only analysis: show its panel
             warn = [] if view.doc.get("evidence_unchanged", True) else ["EVIDENCE CHANGED DURING ANALYSIS"]
             self.show_message(f"{job.path.name}: analysis finished in {view.doc.get('duration_s', 0):.1f} s. "
                               + " ".join(warn), error=bool(warn))
@@ -993,10 +1021,12 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ misc
     def default_layout(self) -> None:
         """Dock sizes of a fresh install (also View ▸ Reset layout)."""
-        for d in (self.evidence_dock, self.bookmarks_dock, self.detector_dock, self.spec_dock, self.faces_dock,
-                  self.scores_dock):
+        for d in (self.evidence_dock, self.bookmarks_dock, self.detector_dock, self.camera_dock, self.spec_dock,
+                  self.faces_dock, self.scores_dock):
             d.show()
             d.setFloating(False)
+        if self.camera_dock not in self.tabifiedDockWidgets(self.detector_dock):
+            self.tabifyDockWidget(self.detector_dock, self.camera_dock)
         self.resizeDocks([self.evidence_dock, self.detector_dock], [300, 390], Qt.Orientation.Horizontal)
         self.resizeDocks([self.spec_dock, self.faces_dock], [900, 250], Qt.Orientation.Horizontal)
         self.resizeDocks([self.spec_dock, self.scores_dock], [190, 200], Qt.Orientation.Vertical)

@@ -148,9 +148,11 @@ class ExportDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export report")
         lay = QFormLayout(self)
+        from engine.report import SECTION_TITLES
+
         self.boxes = {}
         for s in sections:
-            cb = QCheckBox(s.capitalize())
+            cb = QCheckBox(SECTION_TITLES.get(s, s.capitalize()))
             cb.setChecked(True)
             cb.setEnabled(s != "cover")
             self.boxes[s] = cb

@@ -33,24 +33,35 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.results import ResultView
+from engine.results import CardInfo, ResultView, installed_cards
 
-__all__ = ["DetectorPanel", "card_html"]
+__all__ = ["DetectorPanel", "card_html", "weights_ids"]
 
 
-def card_html(detector_id: str) -> str:
-    """HTML summary of the installed model card of ``detector_id`` (or why there is none)."""
-    from engine.weights import WeightsError, find_model_dir, load_card
+def weights_ids(detector_id: str) -> tuple[str, ...]:
+    """Model folders a detector loads: its ``requires_weights`` (camera.fusion: audio + image), else itself."""
+    from engine.pipeline import _REGISTRY, _load_detector_modules
 
     try:
-        card = load_card(find_model_dir(detector_id))
-    except WeightsError as exc:
-        return f"<b>{html.escape(detector_id)}</b>: {html.escape(str(exc))}"
+        _load_detector_modules()
+    except Exception:  # a broken detector module: fall back to the detector's own folder
+        pass
+    return tuple(getattr(_REGISTRY.get(detector_id), "requires_weights", None) or (detector_id,))
+
+
+def _one_card_html(info: CardInfo) -> str:
     e = html.escape
+    card = info.card
+    if card is None:
+        return f"<b>{e(info.weights_id)}</b>: {e(info.reason)}"
     metrics = ", ".join(f"{k} = {v:.3f}" if isinstance(v, float) else f"{k} = {v}" for k, v in card.metrics.items())
     lim = "".join(f"<li>{e(x)}</li>" for x in card.limitations) or "<li>none stated</li>"
+    stale = ""
+    if info.stale:
+        stale = (f"<span style='color:#FF6B6B'><b>The stored result was made with other weights "
+                 f"({e(info.used_sha256[:12])}); this card describes the installed ones.</b></span><br>")
     return (
-        f"<b>{e(card.card_id)}</b> ({e(card.architecture)})<br>"
+        f"{stale}<b>{e(card.card_id)}</b> ({e(card.architecture)})<br>"
         f"<b>Paper:</b> {e(card.paper)}<br>"
         f"<b>Training data:</b> {e(card.training_data[:600])}{'…' if len(card.training_data) > 600 else ''}<br>"
         f"<b>Initialisation:</b> {e(card.init)}<br>"
@@ -58,6 +69,24 @@ def card_html(detector_id: str) -> str:
         f"<b>Limitations:</b><ul>{lim}</ul>"
         f"<b>Weights SHA-256:</b> <tt>{e(card.sha256)}</tt>"
     )
+
+
+def card_html(detector_id: str, cards: list[CardInfo] | None = None) -> str:
+    """HTML summary of the model card(s) of ``detector_id`` (or why there is none).
+
+    Args:
+        detector_id: e.g. ``"deepfake.effvit"``; a detector without weights of its own
+            (camera.fusion) shows the cards of the models it combines.
+        cards: cards already checked against a result (:meth:`ResultView.model_cards`);
+            None = the installed cards of :func:`weights_ids`.
+    """
+    if cards is None:
+        cards = installed_cards({w: None for w in weights_ids(detector_id)})
+    if len(cards) == 1 and cards[0].weights_id == detector_id:
+        return _one_card_html(cards[0])
+    head = (f"<b>{html.escape(detector_id)}</b> has no weights of its own; it combines "
+            f"{', '.join(html.escape(c.weights_id) for c in cards)}:<br>")
+    return head + "<hr>".join(_one_card_html(c) for c in cards)
 
 
 class DetectorPanel(QWidget):
@@ -225,15 +254,16 @@ class DetectorPanel(QWidget):
             return
         rows = view.verdicts()
         self.table.setRowCount(len(rows))
-        installed = self._installed_weights([v["detector_id"] for v in rows])
         for r, v in enumerate(rows):
             score = "—" if v["score"] is None else f"{v['score']:.3f}"
             thr = "" if v["threshold"] is None else f" (thr {v['threshold']:.2f})"
             status = v["status"]
-            if v["weights_sha256"] and installed.get(v["detector_id"]) not in (None, v["weights_sha256"]):
+            stale = [c for c in view.model_cards(v["detector_id"]) if c.stale]
+            if stale:
                 status += " (older weights: re-run)"
-                v = {**v, "message": (v["message"] or "") + " The stored result was made with weights "
-                     f"{v['weights_sha256'][:12]}; the installed weights are {installed[v['detector_id']][:12]}."}
+                v = {**v, "message": (v["message"] or "") + "".join(
+                    f" The stored result was made with {c.weights_id} weights {c.used_sha256[:12]}; the installed "
+                    f"weights are {c.card.sha256[:12]}." for c in stale)}
             cells = [v["detector_id"], score, (v["label"] or "—") + thr, status]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -243,7 +273,8 @@ class DetectorPanel(QWidget):
                     item.setToolTip(v["message"] or v["status"])
                 self.table.setItem(r, c, item)
         self.verdict.setText(self._verdict_text(rows))
-        with_maps = [d for d in view.detector_ids if view.explanation_views(d)]
+        # frame overlays only: maps over the audio (camera.audio's log-mel) go on the spectrogram pane
+        with_maps = [d for d in view.detector_ids if view.explanation_views(d) and view.detector(d).get("frame_scores")]
         self.overlay_det.blockSignals(True)
         self.overlay_det.addItems(with_maps)
         self.overlay_det.blockSignals(False)
@@ -252,19 +283,6 @@ class DetectorPanel(QWidget):
             self.table.selectRow(view.detector_ids.index(self.selected))
         elif rows:
             self.table.selectRow(0)
-
-    @staticmethod
-    def _installed_weights(detectors: list[str]) -> dict[str, str]:
-        """SHA-256 of the installed weights per detector (absent when none are installed)."""
-        from engine.weights import WeightsError, find_model_dir, load_card
-
-        out = {}
-        for det in detectors:
-            try:
-                out[det] = load_card(find_model_dir(det)).sha256
-            except WeightsError:
-                pass
-        return out
 
     @staticmethod
     def _verdict_text(rows: list[dict]) -> str:
@@ -299,7 +317,7 @@ class DetectorPanel(QWidget):
             return
         det = self.view.detector_ids[rows[0].row()]
         if det != self.selected or not self.card.toPlainText():
-            self.card.setHtml(card_html(det))
+            self.card.setHtml(card_html(det, self.view.model_cards(det)))
         self.selected = det
         self.detectorSelected.emit(det)
 

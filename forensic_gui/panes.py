@@ -8,6 +8,8 @@ Data comes from :class:`engine.results.ResultView`; face crops are cut by
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
@@ -80,24 +82,49 @@ class TimePane(pg.PlotWidget):
 
 
 class SpectrogramPane(TimePane):
-    """dB spectrogram of the evidence audio (``ResultView.spectrogram``) with the playhead."""
+    """dB spectrogram of the evidence audio (``ResultView.spectrogram``) with the playhead.
+
+    An explanation map over the audio (camera.audio's log-mel Grad-CAM, already mapped onto
+    linear Hz by :meth:`engine.results.LogMelMap.on_linear_grid`) can be laid over it with
+    :meth:`set_gradcam`: jet colours whose opacity grows with the map value, and a caption
+    naming the map in the top-left corner.
+    """
+
+    #: Opacity of the Grad-CAM overlay where the map is 1 (it fades to transparent at 0).
+    GRADCAM_OPACITY = 0.75
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Hz", parent)
         self.image = pg.ImageItem()
         self.image.setColorMap(pg.colormap.get("magma"))
         self.addItem(self.image)
+        self.gradcam_item = pg.ImageItem()
+        self.gradcam_item.setZValue(10)  # above the spectrogram, below the playhead
+        self.gradcam_item.hide()
+        self.addItem(self.gradcam_item)
+        self.gradcam_caption = pg.LabelItem("", justify="left")
+        self.gradcam_caption.setParentItem(self.plotItem.vb)
+        self.gradcam_caption.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(4, 2))
+        self.gradcam_caption.setZValue(20)
+        self.gradcam_caption.hide()
         self.message = pg.TextItem("", color="#DDDDDD", anchor=(0.5, 0.5))
         self.addItem(self.message, ignoreBounds=True)
         self.has_data = False
+        self.f_max_hz = 0.0  # top of the frequency axis (Nyquist of the display spectrogram)
+        self._lut = None
 
     def set_spectrogram(self, spec: tuple[np.ndarray, np.ndarray, np.ndarray] | None, duration_s: float,
                         note: str = "") -> None:
-        """``(db (F, T), times_s (T,), freqs_hz (F,))`` or None with a note (e.g. "no audio stream")."""
+        """``(db (F, T), times_s (T,), freqs_hz (F,))`` or None with a note (e.g. "no audio stream").
+
+        Any Grad-CAM overlay is removed (it belongs to the previous spectrogram).
+        """
         self.set_duration(duration_s)
+        self.set_gradcam(None)
         if spec is None:
             self.image.clear()
             self.has_data = False
+            self.f_max_hz = 0.0
             self.message.setText(note or "no spectrogram")
             self.message.setPos(self.duration_s / 2, 0.5)
             self.plotItem.setYRange(0, 1)
@@ -107,8 +134,53 @@ class SpectrogramPane(TimePane):
         hop = float(times[1] - times[0]) if len(times) > 1 else 0.01
         self.image.setImage(db, levels=(float(np.nanmin(db)), float(np.nanmax(db))))
         self.image.setRect(QRectF(float(times[0]) - hop / 2, 0.0, hop * db.shape[1], float(freqs[-1])))
-        self.plotItem.setYRange(0, float(freqs[-1]), padding=0)
+        self.f_max_hz = float(freqs[-1])
+        self.plotItem.setYRange(0, self.f_max_hz, padding=0)
         self.has_data = True
+
+    def set_gradcam(self, image: np.ndarray | None, extent: tuple[float, float, float, float] | None = None,
+                    caption: str = "") -> None:
+        """Overlay a map on the spectrogram, or remove it (``image`` None).
+
+        Args:
+            image: ``float (R, C)`` in [0, 1] on a regular grid, row 0 the lowest frequency
+                (:attr:`engine.results.LinearGrid.image`).
+            extent: ``(t0_s, t1_s, f0_hz, f1_hz)`` the grid covers (:attr:`LinearGrid.extent`).
+            caption: legend text, e.g. ``"Grad-CAM (camera.audio, predicted class X)"``.
+        """
+        if image is None or extent is None:
+            self.gradcam_item.clear()
+            self.gradcam_item.hide()
+            self.gradcam_caption.setText("")
+            self.gradcam_caption.hide()
+            return
+        if self._lut is None:
+            from .video_view import colormap_lut
+
+            self._lut = colormap_lut("jet")
+        v = np.clip(np.nan_to_num(np.asarray(image, dtype=np.float32)), 0.0, 1.0)
+        rgba = np.empty(v.shape + (4,), np.uint8)
+        rgba[..., :3] = self._lut[(v * 255).astype(np.uint8)]
+        rgba[..., 3] = (v * 255 * self.GRADCAM_OPACITY).astype(np.uint8)
+        t0, t1, f0, f1 = (float(x) for x in extent)
+        self.gradcam_item.setImage(rgba, levels=None, autoLevels=False)
+        self.gradcam_item.setRect(QRectF(t0, f0, t1 - t0, f1 - f0))
+        self.gradcam_item.show()
+        self.gradcam_caption.setText(
+            f"<span style='background-color:rgba(0,0,0,170); color:#EEEEEE'>&nbsp;{html.escape(caption)} · "
+            f"blue low → red high, transparent ≈ 0 · {f0:.0f}–{f1:.0f} Hz&nbsp;</span>", size="8pt")
+        self.gradcam_caption.show()
+
+    @property
+    def gradcam_shown(self) -> bool:
+        """True while a Grad-CAM overlay is drawn."""
+        return self.gradcam_item.isVisible() and self.gradcam_item.image is not None
+
+    def gradcam_rect(self) -> QRectF | None:
+        """Where the overlay lies in plot coordinates (x = s, y = Hz), or None when hidden."""
+        if not self.gradcam_shown:
+            return None
+        return self.gradcam_item.mapRectToParent(self.gradcam_item.boundingRect())
 
 
 class ScoreTimeline(TimePane):

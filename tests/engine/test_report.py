@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import SAMPLES
+from conftest import DATA, SAMPLES
 from engine.report import (
     ALL_SECTIONS,
     INTEGRITY_WARNING,
@@ -85,12 +85,13 @@ def test_synthetic_result_with_missing_evidence_and_camera_probs(tmp_path):
                        "label": "cam1", "class_probs": probs, "threshold": None, "frame_scores": []}],
     }
     out = build_report(tmp_path / "reports" / "r.pdf", [ResultView(doc, {})],
-                       options=ReportOptions(sections=("cover", "evidence", "results")))
+                       options=ReportOptions(sections=("cover", "evidence", "results", "camera")))
     pages = _pages_text(out)
     text = "\n".join(pages)
     assert "MISSING" in text and INTEGRITY_WARNING in pages[0]
     assert "camera.test: cam1 (score 0.600)" in text
-    top5 = [m for m in re.findall(r"cam\d", text.split("top-5 classes")[1])][:5]
+    assert SECTION_TITLES["camera"] in [line.strip() for line in text.splitlines()]
+    top5 = [m for m in re.findall(r"cam\d", text.split("C1. gone.mp4")[1])][:5]
     assert top5 == ["cam1", "cam3", "cam2", "cam5", "cam0"]
     assert "Methods" not in [line.strip() for line in text.splitlines()]
     assert [r["status"] for r in verify_results([ResultView(doc, {})])] == ["MISSING"]
@@ -115,6 +116,9 @@ def test_report_contains_the_required_facts(analysed, tmp_path):
         assert v["label"] in text
     assert re.search(r"(manipulation suspected by \d+ of 2 detectors|no manipulation found by 2 detectors)", text)
     for key in ALL_SECTIONS[1:]:
+        if key == "camera":  # no camera-model detector ran: the section is left out
+            assert SECTION_TITLES[key] not in lines
+            continue
         assert SECTION_TITLES[key] in lines, f"section title {SECTION_TITLES[key]!r} missing"
     n = len(pages)
     assert "page 1 of " + str(n) in pages[0] and f"page {n} of {n}" in pages[-1]
@@ -173,3 +177,59 @@ def test_failures_are_listed_and_evidence_folders_refused(analysed, tmp_path):
         assert not target.exists()
     with pytest.raises(ValueError, match="evidence"):  # next to a file that failed analysis
         build_report(tmp_path / "bad" / "r.pdf", [analysed], failures=[(tmp_path / "bad" / "x.mp4", "empty")])
+
+
+@pytest.fixture(scope="module")
+def camera_analysed(tmp_path_factory):
+    """camera.audio/image/fusion (tiny random weights) on a 2.4 s clip with audio, 3 frames; the models folder."""
+    from camera_weights import make_camera_models
+    from engine.detectors.camera import CameraAudioDetector, CameraFusionDetector, CameraImageDetector
+    from engine.media import Uniform
+    from engine.pipeline import ClipConfig, analyze
+
+    models = make_camera_models(tmp_path_factory.mktemp("camera_models"))
+    dets = [CameraAudioDetector(model_dir=models / "camera.audio"),
+            CameraImageDetector(model_dir=models / "camera.image", batch_size=4),
+            CameraFusionDetector(model_dir=models)]
+    clip = DATA / "single_face.mp4"
+    result = analyze(clip, dets, device="cpu", config=ClipConfig(sampling=Uniform(3)),
+                     compute_features=("display_spectrogram",))
+    out = tmp_path_factory.mktemp("camera_results") / "r.json"
+    result.save(out)
+    return ResultView.load(out), models
+
+
+def test_camera_section(camera_analysed, tmp_path, monkeypatch):
+    from camera_weights import DEMO_LIMITATION
+
+    view, models = camera_analysed
+    monkeypatch.setenv("FORENSIC_MODELS_DIR", str(models))
+    out = build_report(tmp_path / "r.pdf", [view], options=ReportOptions(
+        sections=("cover", "methods", "results", "camera", "limitations")))
+    pages = _pages_text(out)
+    text = "\n".join(pages)
+    lines = [line.strip() for line in text.splitlines()]
+    squeezed = re.sub(r"\s+", "", text)
+    assert SECTION_TITLES["camera"] in lines
+    camera = text.split("C1. single_face.mp4")[1]
+    for title in ("Audio (camera.audio)", "Image (camera.image)", "Fusion: product rule", "Fusion: sum rule"):
+        assert title in camera
+    summary = view.camera_summary()
+    for key in ("audio", "image", "product", "sum"):  # each column's top class and probability is printed
+        r = summary.ranking(key)
+        assert len(r.top) == 5 and f"{r.top[0][0]} {r.top[0][1]:.3f}" in camera
+    agree = "the two rules agree" if summary.rules_agree else "the two rules disagree"
+    assert agree in re.sub(r"\s+", " ", camera)
+    assert re.sub(r"\s+", "", DEMO_LIMITATION) in re.sub(r"\s+", "", camera)
+    label = view.detector("camera.audio")["label"]
+    assert f"Grad-CAM (camera.audio, predicted class {label})" in re.sub(r"\s+", " ", camera)
+    assert "Audio Grad-CAM over the spectrogram" in camera and "Image Grad-CAM — camera.image" in camera
+    # camera.fusion has no card of its own: both unimodal cards are used, never "no card"
+    assert "No model card available" not in text and "not available: no weights for 'camera.fusion'" not in text
+    fusion_limits = text.split("camera.fusion has no weights of its own")[1]
+    assert "camera.audio@" in fusion_limits and "camera.image@" in fusion_limits
+    assert re.sub(r"\s+", "", DEMO_LIMITATION) in re.sub(r"\s+", "", fusion_limits)
+    assert "(seetheresultJSON)" in squeezed  # long parameters (Grad-CAM axes, frame probabilities) summarised
+    assert "row_center_hz=[" not in squeezed
+    # the camera maps are not repeated as "most suspicious frames" with the face-crop caption
+    assert "Most suspicious frames — camera.image" not in text
