@@ -1,6 +1,6 @@
 """Tiny random-init ``camera.audio`` / ``camera.image`` weights in a temporary models folder (test helper).
 
-Same approach as ``tests/engine/detectors/test_camera.py``: random-init
+Used by the detector, GUI and report tests: random-init
 networks whose BatchNorm statistics are re-estimated on a small input and whose
 last layer is shrunk, so that eval outputs are not degenerate, saved with a
 real model card through :func:`engine.weights.save_weights`. Point the app at
@@ -31,7 +31,8 @@ def _usable(model, x):
     return model.eval()
 
 
-def _save(model, detector_id: str, arch: str, classes: list[str], out: Path) -> Path:
+def save_camera_model(model, detector_id: str, arch: str, classes: list[str], out: Path) -> Path:
+    """Save ``model`` with a test card (limitation :data:`DEMO_LIMITATION`) into ``out``; returns ``out``."""
     from engine.weights import ModelCard, save_weights
 
     card = ModelCard(detector_id=detector_id, architecture=arch, config={"classes": classes}, classes=classes,
@@ -62,7 +63,7 @@ def make_camera_models(root: Path, classes: list[str] | None = None, seed: int =
     torch.manual_seed(seed)
     # BN statistics estimated on smaller inputs than the real ones (per-channel statistics barely depend on size)
     audio = _usable(CameraAudioNet(CameraAudioConfig(classes=classes)), torch.randn(2, 3, 128, 384) * 3 - 8)
-    _save(audio, "camera.audio", "camera_audio", classes, root / "camera.audio")
+    save_camera_model(audio, "camera.audio", "camera_audio", classes, root / "camera.audio")
     image = _usable(CameraImageNet(CameraImageConfig(classes=classes)), torch.rand(2, 3, 128, 128) * 255)
-    _save(image, "camera.image", "camera_image", classes, root / "camera.image")
+    save_camera_model(image, "camera.image", "camera_image", classes, root / "camera.image")
     return root

@@ -12,45 +12,20 @@ import torch
 from conftest import DATA
 from engine.media import Uniform
 from engine.pipeline import ClipConfig, MediaClip, analyze
-from engine.weights import ModelCard, WeightsIntegrityError, WeightsNotFound, save_weights
+from camera_weights import save_camera_model
+from engine.weights import WeightsIntegrityError, WeightsNotFound
 
 CLASSES = ["D01-D26", "D02-D10", "D03"]
 WITH_AUDIO = DATA / "single_face.mp4"  # 640x360, 2.4 s AAC
 NO_AUDIO = DATA / "carphone_pristine.mp4"  # 176x144 (smaller than the 256 crop), no audio stream
 
 
-def _save(model, detector_id: str, arch: str, classes: list[str], out):
-    card = ModelCard(detector_id=detector_id, architecture=arch, config={"classes": classes}, classes=classes,
-                     training_data="untrained (test)", metrics={}, evaluation="none", limitations=["test weights"],
-                     sha256="")
-    save_weights(model.state_dict(), card, out)
-    return out
-
-
-def _usable(model, x):
-    """Random-init BN statistics make eval outputs degenerate: re-estimate them on ``x``, shrink the last layer."""
-    from engine.models import recalibrate_batchnorm
-
-    recalibrate_batchnorm(model, [x])
-    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
-    with torch.no_grad():
-        last.weight.mul_(4.0 / (last.weight.norm() + 1e-9))
-    return model.eval()
-
-
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory):
     """A models folder with tiny-data (random-init, 3-class) ``camera.audio`` and ``camera.image`` weights."""
-    from engine.models import CameraAudioConfig, CameraAudioNet, CameraImageConfig, CameraImageNet
+    from camera_weights import make_camera_models
 
-    torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("models")
-    # BN statistics estimated on smaller inputs than the real ones (the per-channel statistics barely depend on size)
-    audio = _usable(CameraAudioNet(CameraAudioConfig(classes=CLASSES)), torch.randn(2, 3, 128, 384) * 3 - 8)
-    _save(audio, "camera.audio", "camera_audio", CLASSES, root / "camera.audio")
-    image = _usable(CameraImageNet(CameraImageConfig(classes=CLASSES)), torch.rand(2, 3, 128, 128) * 255)
-    _save(image, "camera.image", "camera_image", CLASSES, root / "camera.image")
-    return root
+    return make_camera_models(tmp_path_factory.mktemp("models"), CLASSES, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +198,7 @@ def test_class_list_mismatch_is_a_clear_error(models_dir, tmp_path):
     from engine.models import CameraAudioConfig, CameraAudioNet
 
     other = ["D01-D26", "D03", "D02-D10"]  # same names, other order: still not fusable
-    bad = _save(CameraAudioNet(CameraAudioConfig(classes=other)), "camera.audio", "camera_audio", other,
+    bad = save_camera_model(CameraAudioNet(CameraAudioConfig(classes=other)), "camera.audio", "camera_audio", other,
                 tmp_path / "camera.audio")
     with pytest.raises(ValueError, match="same class list") as exc:
         CameraFusionDetector(audio_dir=bad, image_dir=models_dir / "camera.image")
