@@ -1,7 +1,7 @@
 """Build the sample PDF report and render its pages as PNG for the docs.
 
-Analyses ``resources/samples/WDA_AlexandriaOcasioCortez_000.mp4`` with both
-bundled detectors on the CPU (``--frames`` uniformly sampled frames, default
+Analyses ``resources/samples/WDA_AlexandriaOcasioCortez_000.mp4`` with every
+bundled detector (deepfake and camera model) on the CPU (``--frames`` uniformly sampled frames, default
 32), keeps the result in ``out/report-sample/result.json`` (+ ``.npz``), builds
 ``out/report-sample/report.pdf`` with a small demonstration case (one bookmark
 on the most suspicious frame, one note), then renders every page with
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 SAMPLE = REPO / "resources" / "samples" / "WDA_AlexandriaOcasioCortez_000.mp4"
-DETECTORS = ["deepfake.freq", "deepfake.effvit"]
+DETECTORS = ["deepfake.freq", "deepfake.effvit", "camera.audio", "camera.image", "camera.fusion"]
 
 
 def _analyse(out_json: Path, frames: int, reuse: bool):

@@ -4,8 +4,10 @@ Opens ``resources/samples/<sample>`` in the main window (offscreen), grabs the
 window once faces and spectrogram are prepared (``before_analysis.png``), runs
 the given detectors, jumps to the most suspicious frame of the first detector
 with a heatmap (key N) and grabs again with the overlay
-(``after_analysis.png``). Results are kept in ``--data`` so a second run reuses
-them instead of re-analysing.
+(``after_analysis.png``), then brings the camera-model dock to the front with the
+audio Grad-CAM laid over the spectrogram (``camera_model.png``, when camera
+detectors ran). Results are kept in ``--data`` so a second run reuses them
+instead of re-analysing.
 
 Usage: ``QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--out docs/screenshots]``
 """
@@ -26,7 +28,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sample", default="WDA_AlexandriaOcasioCortez_000.mp4")
-    ap.add_argument("--detectors", default="deepfake.effvit,deepfake.freq")
+    ap.add_argument("--detectors", default="deepfake.effvit,deepfake.freq,camera.audio,camera.image,camera.fusion")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     ap.add_argument("--data", type=Path, default=REPO / "out" / "screenshot_data")
     ap.add_argument("--size", default="1600x1000")
@@ -90,6 +92,12 @@ def main() -> None:
          and (target is None or win.playback.current.index == target), 60)
     win.grab().save(str(args.out / "after_analysis.png"))
     print(f"wrote {args.out / 'before_analysis.png'} and {args.out / 'after_analysis.png'}")
+    if win.current.result.camera_summary() is not None:
+        win.camera_dock.raise_()
+        win.camera_panel.gradcam_on.setChecked(True)
+        wait(lambda: True)
+        win.grab().save(str(args.out / "camera_model.png"))
+        print(f"wrote {args.out / 'camera_model.png'}")
     win.close()
 
 
