@@ -88,7 +88,8 @@ def prepare_camera_video(path: str | Path, out_dir: str | Path, frames: int = 8,
             (no face detection here); kept for symmetry with ``trainer.cache``.
 
     Returns:
-        ``<out_dir>/<stem>.<sha256[:12]>.cam<version>.npz``.
+        ``<out_dir>/<stem>.<sha256[:12]>.f<frames>.cam<version>.npz`` (the frame count is part of the
+        key, so a cache made with another ``frames`` is never silently reused).
 
     Raises:
         EvidenceError: the video cannot be read.
@@ -100,7 +101,7 @@ def prepare_camera_video(path: str | Path, out_dir: str | Path, frames: int = 8,
     path = Path(path)
     digest = sha256_file(path)
     stem = path.name.split(".")[0]
-    out = Path(out_dir) / f"{stem}.{digest[:12]}.cam{CAMERA_CACHE_VERSION}.npz"
+    out = Path(out_dir) / f"{stem}.{digest[:12]}.f{int(frames)}.cam{CAMERA_CACHE_VERSION}.npz"
     if out.exists():
         return out
     clip = MediaClip(path, ClipConfig(sampling=Uniform(frames), device=device))
