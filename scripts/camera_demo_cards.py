@@ -26,6 +26,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -80,8 +81,9 @@ def main() -> None:
         if stored != "float32":  # the installed (float16) file, re-scored on the same test fold
             from trainer.camera_fit import evaluate_camera
 
-            ev = evaluate_camera(dest, args.root, fusion["content"], fusion["fold"], run / "eval_installed",
-                                 frames=args.frames, cache_dir=args.cache)
+            with tempfile.TemporaryDirectory() as tmp:  # not under the runs: tables vision pairs every proba.json
+                ev = evaluate_camera(dest, args.root, fusion["content"], fusion["fold"], tmp,
+                                     frames=args.frames, cache_dir=args.cache)
             metrics["test_acc_float32_run"] = metrics["test_acc"]
             metrics["test_acc"] = ev["accuracy"]
             training["installed_weights_eval"] = {**ev, "command": f"forensic-train evaluate --model {dest} "
