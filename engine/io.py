@@ -8,12 +8,13 @@ helpers unless the caller explicitly names such a path.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -27,20 +28,24 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (same-folder temp file + ``os.replace``).
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temp path in ``path``'s folder; on normal exit it replaces ``path`` (``os.replace``).
+
+    For writers that need a file name rather than bytes (an encoder writing a
+    video, a library saving to a path). The temp file is ``.<name>.<random><suffix>``,
+    gets normal permissions (umask) and is removed if the block raises, so
+    ``path`` is either the old file or the complete new one, never a partial one.
 
     Raises:
         OSError: the folder is not writable or the disk is full (``path`` is untouched).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
@@ -49,6 +54,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (same-folder temp file, fsync, ``os.replace``).
+
+    Raises:
+        OSError: the folder is not writable or the disk is full (``path`` is untouched).
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
     return path
 
 

@@ -49,9 +49,7 @@ import csv
 import glob
 import io
 import math
-import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -64,7 +62,7 @@ import cv2
 import numpy as np
 from scipy import signal
 
-from engine.io import atomic_write_bytes, atomic_write_json
+from engine.io import atomic_path, atomic_write_bytes, atomic_write_json
 from engine.media import EvidenceError, TimeRange, VideoReader, load_audio, sha256_file
 
 __all__ = [
@@ -110,15 +108,6 @@ TEMP_SUFFIX = ".part"
 #: Media file suffixes looked for when a source argument is a folder.
 SOURCE_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mts", ".m2ts", ".ts", ".mpg",
                    ".mpeg", ".3gp", ".flv", ".wmv"}
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
 
 
 # =========================================================================== device
@@ -790,20 +779,9 @@ def render_decoded(
                 raw_frames.append(f)
             yield f
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     # hidden temp name without a video suffix, so that dataset listers never pick up a half-written file
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=TEMP_SUFFIX, dir=out_path.parent)
-    os.close(fd)
-    try:
-        _encode(Path(tmp), device, frames(), len(plan), audio)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, out_path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(out_path, suffix=TEMP_SUFFIX) as tmp:
+        _encode(tmp, device, frames(), len(plan), audio)
     return (out_path, audio, raw_frames) if keep_raw else out_path
 
 
