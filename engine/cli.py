@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 …")
     p.add_argument("--frames", type=int, default=32, help="frames sampled uniformly over the duration (default 32)")
     p.add_argument("--face-backend", default="auto", choices=["auto", "mtcnn", "retinaface"])
+    p.add_argument("--fusion", default="mean", choices=["mean", "max", "weighted"],
+                   help="rule of the combined deepfake verdict (late fusion; default mean)")
+    p.add_argument("--fusion-weights", default="",
+                   help="weighted rule: detector weights, e.g. deepfake.effvit=2,deepfake.freq=0.5 (others 1)")
+    p.add_argument("--fusion-threshold", type=float, default=0.5, help="combined P(fake) above which it says fake")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--version", action="version", version=f"forensic-workbench {__version__}")
     return p
@@ -90,6 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         case = _open_case(args, argv if argv is not None else sys.argv[1:])
         if case is None:
             return 2
+    from .fusion import FusionRule, parse_weights
+
+    try:
+        fusion = FusionRule(args.fusion, args.fusion_threshold, parse_weights(args.fusion_weights))
+    except ValueError as exc:
+        print(f"forensic-analyze: {exc}", file=sys.stderr)
+        return 2
     config = ClipConfig(sampling=Uniform(args.frames), face_backend=args.face_backend)
     out_json: Path = args.json
     out_json.parent.mkdir(parents=True, exist_ok=True)
@@ -106,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 bar.set_postfix_str(stage, refresh=True)
 
             try:
-                result = analyze(path, detectors, device=args.device, progress=progress, config=config)
+                result = analyze(path, detectors, device=args.device, progress=progress, config=config,
+                                 fusion=fusion)
             except EvidenceError as exc:
                 failed.append({"path": str(path), "error": exc.kind, "message": str(exc)})
                 tqdm.write(f"skipped {exc}", file=sys.stderr)

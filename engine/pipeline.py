@@ -35,6 +35,7 @@ from .media import (
     EvidenceError,
     Evidence,
     Frame,
+    Indices,
     SamplingPolicy,
     Uniform,
     VideoReader,
@@ -274,6 +275,63 @@ class MediaClip:
 
         return self.cached(("crops", policy, track), compute)
 
+    def dense_face_crops(self, fps: float = 25.0, max_s: float = 16.0, policy: str = "tmc_shifted1p4_224",
+                         track: int = 0) -> "DenseFaces":
+        """Face crops of every frame of the first ``max_s`` seconds resampled to ``fps`` (seed 5 §5.1).
+
+        Seed 5 decodes ``[0, min(16 s, duration)]`` at 25 fps and gives each frame the
+        box of the nearest frame with a detection. Here the boxes are the main face
+        track's smoothed boxes from the shared sampled-frame detection (nearest track
+        entry by frame index), so faces are never detected twice; frames are decoded
+        sequentially and cropped at once (only crops are held: 400 × 224² × 3 B ≈ 60 MB).
+        Output time ``k / fps`` shows the frame on screen then (frames repeat when the
+        source rate is below ``fps``). Without a face track the whole frame is the box
+        (seed 5's fallback) and ``has_face`` is False.
+
+        Args:
+            fps: output frame rate in frames/s. max_s: clip length cap in seconds.
+            policy: crop policy (``engine.faces.CROP_POLICIES``). track: face track.
+
+        Returns:
+            :class:`DenseFaces` (cached per arguments).
+
+        Raises:
+            NoVideoStream: audio-only evidence. AnalysisCancelled: cancelled while decoding.
+        """
+
+        def compute() -> DenseFaces:
+            from .faces import FaceBox, crop_face
+
+            index = self.reader.index
+            secs = index.seconds
+            start = float(secs[0])
+            end = min(float(secs[-1]) + 1e-6, start + max_s)
+            n = max(1, int(np.floor((end - start) * fps + 1e-9)))
+            wanted = [index.index_at(start + k / fps) for k in range(n)]
+            tracks = self.face_tracks if self.has_video else []
+            main = tracks[track] if track < len(tracks) else None
+            by_index: dict[int, Any] = {}
+            for frame in self.reader.iter_sample(Indices(tuple(sorted(set(wanted)))), cancel=self._cancel):
+                if main is not None:
+                    box = main.nearest_entry(frame.index).smoothed
+                else:
+                    h, w = frame.rgb.shape[:2]
+                    box = FaceBox(0.0, 0.0, float(w), float(h), 0.0)
+                by_index[frame.index] = (frame.pts, crop_face(frame.rgb, box, policy))
+            self.check_cancel()
+            pairs = [by_index[i] for i in wanted if i in by_index]
+            return DenseFaces(
+                fps=float(fps),
+                frame_index=np.array([i for i in wanted if i in by_index], dtype=np.int64),
+                pts=np.array([p for p, _ in pairs], dtype=np.float64),
+                crops=np.stack([c.image for _, c in pairs]) if pairs else np.zeros((0, 1, 1, 3), np.uint8),
+                placements=[c.placement for _, c in pairs],
+                has_face=main is not None,
+                policy=policy,
+            )
+
+        return self.cached(("dense_faces", float(fps), float(max_s), policy, track), compute)
+
     # ------------------------------------------------------------------ features
     def log_mel_3res(self) -> np.ndarray | None:
         """Seed 1's 3-resolution log-mel, ``float32 (3, 128, 1500)``; None without audio."""
@@ -302,6 +360,30 @@ class MediaClip:
             return display_spectrogram(track.waveform, sr) if track.has_audio else None
 
         return self.cached(("display_spectrogram", sr), compute)
+
+
+@dataclass(frozen=True)
+class DenseFaces:
+    """Face crops of consecutive frames at a fixed rate (:meth:`MediaClip.dense_face_crops`).
+
+    Attributes:
+        fps: output rate (frames/s); crop ``k`` shows time ``pts[0] + k / fps`` (seconds).
+        frame_index: ``int64 (N,)`` source frame shown by each output frame (repeats when the
+            source rate is below ``fps``).
+        pts: ``float64 (N,)`` presentation time of each source frame, seconds.
+        crops: ``uint8 (N, S, S, 3)`` RGB crops (``policy``).
+        placements: ``FaceCrop.placement`` of each crop (maps crop heatmaps onto the frame).
+        has_face: False when no face track exists and whole frames were cropped.
+        policy: crop policy name.
+    """
+
+    fps: float
+    frame_index: np.ndarray
+    pts: np.ndarray
+    crops: np.ndarray
+    placements: list
+    has_face: bool
+    policy: str
 
 
 # ============================================================================ detectors
@@ -347,6 +429,13 @@ class DetectorResult:
         explanations: view name → heatmap key template with ``{frame}`` for the frame
             index, e.g. ``{"relevancy": "f{frame}", "Grad-CAM": "gradcam/f{frame}"}``;
             the views a GUI or report can overlay on the frame.
+        plots: explanation curves small enough for the JSON, name → ``{"kind": "line" | "timeline",
+            "x": [...], "series": {label: [...]}, "x_label": str, "y_label": str,
+            "marker_x": float | None, "note": str}``. ``"timeline"`` plots have ``x`` in
+            seconds (PTS) and are drawn on the score timeline; ``"line"`` ones as their own
+            figure (e.g. the A/V offset curve of ``deepfake.av``). :func:`make_plot` builds one.
+        details: other JSON-ready explanation data a detector wants shown verbatim
+            (e.g. the nearest reference faces of ``deepfake.triplet``).
         model_card_id, weights_sha256: provenance of the weights.
         parameters: every setting that changes the result.
     """
@@ -363,6 +452,8 @@ class DetectorResult:
     frame_scores: list[FrameScore] = field(default_factory=list)
     heatmaps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     explanations: dict[str, str] = field(default_factory=dict)
+    plots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
     model_card_id: str | None = None
     weights_sha256: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -376,6 +467,31 @@ class DetectorResult:
         d["frame_scores"] = [dataclasses.asdict(s) for s in self.frame_scores]
         d["heatmaps"] = {k: list(np.shape(v)) for k, v in self.heatmaps.items()}
         return d
+
+
+def make_plot(x: Sequence[float], series: dict[str, Sequence[float]], x_label: str, y_label: str,
+              kind: str = "line", marker_x: float | None = None, note: str = "") -> dict[str, Any]:
+    """One entry of :attr:`DetectorResult.plots`, rounded to 6 significant digits for the JSON.
+
+    Args:
+        x: abscissa values (seconds for ``kind="timeline"``).
+        series: label → ordinates, each as long as ``x``.
+        x_label, y_label: axis labels with units. marker_x: a vertical marker (e.g. the
+            measured A/V offset). note: one sentence saying how to read the plot.
+
+    Raises:
+        ValueError: unknown ``kind`` or a series whose length differs from ``x``.
+    """
+    if kind not in ("line", "timeline"):
+        raise ValueError(f"plot kind must be 'line' or 'timeline', got {kind!r}")
+    xs = [float(f"{float(v):.6g}") for v in x]
+    out = {}
+    for label, ys in series.items():
+        if len(ys) != len(xs):
+            raise ValueError(f"series {label!r} has {len(ys)} values for {len(xs)} x values")
+        out[label] = [float(f"{float(v):.6g}") for v in ys]
+    return {"kind": kind, "x": xs, "series": out, "x_label": x_label, "y_label": y_label,
+            "marker_x": None if marker_x is None else float(marker_x), "note": note}
 
 
 @runtime_checkable
@@ -483,6 +599,8 @@ class AnalysisResult:
         audio: presence, reason when missing, rate, duration.
         features: name → shape/dtype/min/max/mean (arrays in the sidecar).
         detectors: one :class:`DetectorResult` per detector run.
+        combined: the combined deepfake verdict (:func:`engine.fusion.combined_verdict`,
+            late fusion of every deepfake detector that scored), or None when none ran.
         arrays: name → array written to the sidecar (features, heatmaps).
     """
 
@@ -498,6 +616,7 @@ class AnalysisResult:
     duration_s: float
     sha256_at_end: str | None = None
     warnings: list[str] = field(default_factory=list)
+    combined: dict[str, Any] | None = None
     arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     schema_version: int = RESULT_SCHEMA_VERSION
     tool: dict[str, str] = field(
@@ -522,6 +641,7 @@ class AnalysisResult:
             "audio": self.audio,
             "features": self.features,
             "detectors": [d.to_dict() for d in self.detectors],
+            "combined": self.combined,
             "warnings": self.warnings,
             "arrays_file": sidecar,
             "arrays": sorted(self.all_arrays()),
@@ -624,6 +744,7 @@ def analyze(
     cancel: CancelFn | None = None,
     config: ClipConfig | None = None,
     compute_features: Iterable[str] = ("log_mel_3res", "azimuthal_spectra", "display_spectrogram"),
+    fusion: Any | None = None,
 ) -> AnalysisResult:
     """Analyse one evidence file: probe, sample, detect faces, compute features, run detectors.
 
@@ -635,6 +756,8 @@ def analyze(
         cancel: ``cancel() -> bool``, polled between frames/batches.
         config: sampling and face settings (device here overrides ``config.device``).
         compute_features: shared features to compute and save even if no detector asks.
+        fusion: :class:`engine.fusion.FusionRule` of the combined deepfake verdict (default: mean,
+            threshold 0.5).
 
     Returns:
         :class:`AnalysisResult`. A detector that raises is recorded with
@@ -740,7 +863,13 @@ def analyze(
     if end_hash != evidence.sha256:
         warnings.append(f"EVIDENCE CHANGED DURING ANALYSIS: SHA-256 was {evidence.sha256}, now {end_hash}")
     stages.report("verify", "Done", 1.0)
+    from .fusion import FusionRule, combined_verdict
+
+    combined = None
+    if any(r.task == "deepfake" for r in results):
+        combined = combined_verdict(results, fusion if fusion is not None else FusionRule())
     return AnalysisResult(
+        combined=combined,
         evidence=evidence.to_dict(),
         sampling={**_policy_dict(cfg.sampling), "frames": [{"index": f.index, "pts": round(f.pts, 6)} for f in frames]},
         faces=faces,
@@ -758,7 +887,7 @@ def analyze(
 
 
 __all__ = [
-    "AnalysisCancelled", "AnalysisResult", "ClipConfig", "Detector", "DetectorResult", "EvidenceError",
-    "FrameScore", "MediaClip", "analyze", "create_detector", "load_result_arrays", "register_detector",
+    "AnalysisCancelled", "AnalysisResult", "ClipConfig", "DenseFaces", "Detector", "DetectorResult", "EvidenceError",
+    "FrameScore", "MediaClip", "analyze", "make_plot", "create_detector", "load_result_arrays", "register_detector",
     "available_detectors", "registered_detectors", "resolve_device",
 ]

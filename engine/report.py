@@ -801,6 +801,10 @@ def verdict_lines(view) -> list[tuple[str, str]]:
                         f"({', '.join(v['detector_id'] for v in flagged)})")
             else:
                 text = f"no manipulation found by {_n_detectors(len(ok))}"
+            comb = view.combined() if hasattr(view, "combined") else None
+            if comb and comb.get("score") is not None and len(ok) > 1:
+                text = (f"combined P(fake) {float(comb['score']):.3f}: {comb['label']} "
+                        f"({comb['description']}); {text}")
         else:
             text = "; ".join(f"{v['detector_id']}: {v.get('label')} (score {float(v['score']):.3f})" for v in ok)
             text = text or "no detector produced a score"

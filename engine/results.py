@@ -525,6 +525,43 @@ class ResultView:
             for d in self.doc["detectors"]
         ]
 
+    def combined(self, rule: Any | None = None) -> dict[str, Any] | None:
+        """The combined deepfake verdict (:func:`engine.fusion.combined_verdict`).
+
+        Args:
+            rule: a :class:`engine.fusion.FusionRule` to re-fuse with (the analyst changed
+                the rule); None gives the verdict stored with the result, or the default
+                rule's for results saved before fusion existed.
+
+        Returns:
+            The verdict dict, or None when the result has no deepfake detector.
+        """
+        from .fusion import FusionRule, combined_verdict
+
+        dets = self.doc.get("detectors", [])
+        if not any(d.get("task") == "deepfake" for d in dets):
+            return None
+        if rule is None and self.doc.get("combined"):
+            return self.doc["combined"]
+        return combined_verdict(dets, rule if rule is not None else FusionRule())
+
+    def plots(self, detector_id: str, kind: str | None = None) -> dict[str, dict[str, Any]]:
+        """A detector's explanation plots (``DetectorResult.plots``), optionally only one ``kind``.
+
+        Raises:
+            KeyError: the detector is not in this result.
+        """
+        plots = self._detectors[detector_id].get("plots") or {}
+        return {k: p for k, p in plots.items() if kind is None or p.get("kind") == kind}
+
+    def details(self, detector_id: str) -> dict[str, Any]:
+        """A detector's extra explanation data (``DetectorResult.details``); ``{}`` when none.
+
+        Raises:
+            KeyError: the detector is not in this result.
+        """
+        return self._detectors[detector_id].get("details") or {}
+
     # ------------------------------------------------------------------ weights
     def weights_used(self, detector_id: str) -> dict[str, str | None]:
         """Weights id -> SHA-256 the detector's result was computed with.

@@ -591,6 +591,15 @@ class MainWindow(QMainWindow):
             thr = res.scores(det).threshold
         self.timeline.set_threshold(thr)
         self._suspicious_rank = -1
+        timeline, lines = {}, {}
+        if res is not None and det in res.detector_ids:
+            # one curve per series (named by the series when a plot has several)
+            for name, p in res.plots(det, "timeline").items():
+                for label, y in p["series"].items():
+                    timeline[label if len(p["series"]) > 1 else name] = (p["x"], y)
+            lines = res.plots(det, "line")
+        self.timeline.set_overlays(timeline, self.colours.get(det, "#FFFFFF"))
+        self.panel.show_plots(lines, self.colours.get(det, "#FFFFFF"))
 
     # ------------------------------------------------------------------ per-frame display
     def _frame_shown(self, frame) -> None:
@@ -622,6 +631,7 @@ class MainWindow(QMainWindow):
         if frame is None or res is None or sel is None:
             self.video.set_overlay(None)
             self._update_spectrum(frame, res)
+            self._update_references(frame, res)
             return
         det, view_name = sel
         near = min(res.detector(det).get("frame_scores", []), key=lambda s: abs(s["pts"] - frame.pts), default=None)
@@ -639,6 +649,30 @@ class MainWindow(QMainWindow):
         _, rgba, note = self._overlay_cache
         self.video.set_overlay(rgba, note, (view_name, self._lut) if rgba is not None else None)
         self._update_spectrum(frame, res)
+        self._update_references(frame, res)
+
+    def _update_references(self, frame, res: ResultView | None) -> None:
+        """Nearest reference faces of each class (``details["nearest_references"]``) at the scored frame
+        nearest to the displayed one; redrawn only when that frame changes."""
+        key, entry, det = None, None, None
+        if frame is not None and res is not None:
+            for d in res.detector_ids:
+                refs = res.details(d).get("nearest_references") or {}
+                if refs.get("frames"):
+                    entry = min(refs["frames"], key=lambda f: abs(float(f["pts"]) - frame.pts))
+                    key, det = (id(res), d, entry["frame_index"]), d
+                    break
+        if key == getattr(self, "_references_key", "unset"):
+            return
+        self._references_key = key
+        if entry is None:
+            self.panel.references.set_references("", {})
+            return
+        thumbs = {cls: [(res.arrays.get(f"{det}/refs/{ref_id}"), float(dist)) for ref_id, dist in entry.get(cls, [])]
+                  for cls in ("real", "fake")}
+        self.panel.references.set_references(
+            f"{det}: nearest reference faces of each class to the face of frame {entry['frame_index']} "
+            f"({format_time(float(entry['pts']))})", thumbs)
 
     def _update_spectrum(self, frame, res: ResultView | None) -> None:
         """Spectrum plot of the scored frame nearest to the displayed one; redrawn only when that changes."""

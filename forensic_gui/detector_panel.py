@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -33,9 +34,69 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.fusion import FUSION_RULES, FusionRule, parse_weights
 from engine.results import CardInfo, ResultView, installed_cards
 
-__all__ = ["DetectorPanel", "card_html", "weights_ids"]
+__all__ = ["DetectorPanel", "ReferenceStrip", "card_html", "combined_html", "weights_ids"]
+
+
+def combined_html(comb: dict | None) -> str:
+    """One rich-text line for the combined deepfake verdict (late fusion), or "" when there is none."""
+    if not comb or comb.get("score") is None:
+        return ""
+    fake = comb["label"] == "fake"
+    colour = "#FF6B6B" if fake else "#7CD67C"
+    return (f"<b>Combined deepfake verdict:</b> <span style='color:{colour}'><b>{html.escape(comb['label'])}</b></span>"
+            f" — P(fake) {float(comb['score']):.3f} ({html.escape(comb['description'])}; "
+            f"{comb['scored']} detectors, {len(comb['flagged'])} flagged on their own)")
+
+
+class ReferenceStrip(QWidget):
+    """Thumbnails of the nearest reference faces of each class (``deepfake.triplet``'s explanation)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.title = QLabel("")
+        self.title.setWordWrap(True)
+        lay.addWidget(self.title)
+        self.rows: dict[str, QHBoxLayout] = {}
+        for cls in ("real", "fake"):
+            row = QHBoxLayout()
+            row.setSpacing(2)
+            lab = QLabel("real refs" if cls == "real" else "fake refs")
+            lab.setMinimumWidth(56)
+            row.addWidget(lab)
+            lay.addLayout(row)
+            self.rows[cls] = row
+        self.labels: list[QLabel] = []
+        self.hide()
+
+    def set_references(self, title: str, refs: dict[str, list[tuple[np.ndarray | None, float]]]) -> None:
+        """Show ``{"real": [(thumb uint8 (h,w,3) or None, distance)], "fake": [...]}``; empty hides."""
+        from PySide6.QtGui import QImage, QPixmap
+
+        for lab in self.labels:
+            lab.setParent(None)
+        self.labels = []
+        if not refs or not any(refs.values()):
+            self.hide()
+            return
+        self.title.setText(title)
+        for cls, items in refs.items():
+            for thumb, dist in items:
+                lab = QLabel()
+                lab.setToolTip(f"{cls} reference, squared L2 distance {dist:.3f}")
+                if thumb is not None:
+                    t = np.ascontiguousarray(thumb[..., :3].astype(np.uint8))
+                    img = QImage(t.data, t.shape[1], t.shape[0], 3 * t.shape[1], QImage.Format.Format_RGB888).copy()
+                    lab.setPixmap(QPixmap.fromImage(img).scaled(40, 40))
+                else:
+                    lab.setText(f"{dist:.2f}")
+                self.rows[cls].addWidget(lab)
+                self.labels.append(lab)
+        self.show()
 
 
 def weights_ids(detector_id: str) -> tuple[str, ...]:
@@ -148,6 +209,20 @@ class DetectorPanel(QWidget):
         self.verdict.setWordWrap(True)
         self.verdict.setTextFormat(Qt.TextFormat.RichText)
         vl.addWidget(self.verdict)
+        fuse = QHBoxLayout()
+        fuse.addWidget(QLabel("Combine deepfake scores by"))
+        self.fusion_rule = QComboBox()
+        self.fusion_rule.addItems(list(FUSION_RULES))
+        self.fusion_rule.setToolTip("\n".join(f"{k}: {v}" for k, v in FUSION_RULES.items()))
+        self.fusion_weights = QLineEdit()
+        self.fusion_weights.setPlaceholderText("deepfake.effvit=2,deepfake.freq=0.5")
+        self.fusion_weights.setToolTip("weighted rule: detector weights (others 1)")
+        self.fusion_weights.setVisible(False)
+        self.fusion_rule.currentTextChanged.connect(self._fusion_changed)
+        self.fusion_weights.editingFinished.connect(self._fusion_changed)
+        fuse.addWidget(self.fusion_rule)
+        fuse.addWidget(self.fusion_weights, 1)
+        vl.addLayout(fuse)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Detector", "Score", "Decision", "Status"])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -190,6 +265,15 @@ class DetectorPanel(QWidget):
         self.spectrum.setToolTip("Azimuthal spectrum of the face at the nearest scored frame vs. the class means")
         self.spectrum.hide()
         lay.addWidget(self.spectrum)
+
+        self.explain_plot = pg.PlotWidget(background="#202020")
+        self.explain_plot.setMinimumHeight(120)
+        self.explain_plot.setMaximumHeight(150)
+        self.explain_plot.plotItem.addLegend(offset=(6, 4), labelTextColor="#DDDDDD")
+        self.explain_plot.hide()
+        lay.addWidget(self.explain_plot)
+        self.references = ReferenceStrip()
+        lay.addWidget(self.references)
 
         self.card = QTextBrowser()
         self.card.setOpenExternalLinks(False)
@@ -272,7 +356,7 @@ class DetectorPanel(QWidget):
                 if v["message"] or v["status"] != "ok":
                     item.setToolTip(v["message"] or v["status"])
                 self.table.setItem(r, c, item)
-        self.verdict.setText(self._verdict_text(rows))
+        self.verdict.setText(self._verdict_text(rows, self.combined()))
         # frame overlays only: maps over the audio (camera.audio's log-mel) go on the spectrogram pane
         with_maps = [d for d in view.detector_ids if view.explanation_views(d) and view.detector(d).get("frame_scores")]
         self.overlay_det.blockSignals(True)
@@ -284,8 +368,34 @@ class DetectorPanel(QWidget):
         elif rows:
             self.table.selectRow(0)
 
+    def fusion(self) -> FusionRule:
+        """The fusion rule chosen in the panel (weights that do not parse are ignored, with a tooltip)."""
+        rule = self.fusion_rule.currentText() or "mean"
+        weights = {}
+        if rule == "weighted":
+            try:
+                weights = parse_weights(self.fusion_weights.text())
+                self.fusion_weights.setStyleSheet("")
+            except ValueError as exc:
+                self.fusion_weights.setStyleSheet("color: #FF6B6B")
+                self.fusion_weights.setToolTip(str(exc))
+        return FusionRule(rule, weights=weights)
+
+    def combined(self) -> dict | None:
+        """The combined deepfake verdict of the shown result under the chosen rule (None without one)."""
+        if self.view is None:
+            return None
+        stored = (self.view.doc.get("combined") or {}).get("rule")
+        rule = self.fusion()
+        return self.view.combined(None if stored == rule.to_dict() else rule)
+
+    def _fusion_changed(self, *_args) -> None:
+        self.fusion_weights.setVisible(self.fusion_rule.currentText() == "weighted")
+        if self.view is not None and self.view.detector_ids:
+            self.verdict.setText(self._verdict_text(self.view.verdicts(), self.combined()))
+
     @staticmethod
-    def _verdict_text(rows: list[dict]) -> str:
+    def _verdict_text(rows: list[dict], combined: dict | None = None) -> str:
         by_task: dict[str, list[dict]] = {}
         for v in rows:
             by_task.setdefault(v["task"] or "unknown", []).append(v)
@@ -308,6 +418,8 @@ class DetectorPanel(QWidget):
                 text += "<br><i>not scored: " + ", ".join(
                     f"{v['detector_id']} ({html.escape(v['message'] or v['status'])})" for v in skipped) + "</i>"
             parts.append(f"<b>{html.escape(task.capitalize())}:</b> {text}")
+        if combined_html(combined):
+            parts.insert(0, combined_html(combined))
         return "<br>".join(parts) + ("<br><small>Scores are evidence for an analyst's judgement, "
                                      "not a decision; read each model card's limitations.</small>")
 
@@ -344,3 +456,28 @@ class DetectorPanel(QWidget):
             label = "this face" if name == "frame" else name.split("/", 1)[-1] + " mean"
             pi.plot(np.arange(len(y)), y, pen=styles.get(name, pg.mkPen("#AAAAAA")), name=label)
         self.spectrum.show()
+
+    def show_plots(self, plots: dict[str, dict], colour: str) -> None:
+        """Draw a detector's ``kind="line"`` explanation plots (e.g. the A/V offset curve); empty hides."""
+        if not plots:
+            self.explain_plot.hide()
+            return
+        pi = self.explain_plot.plotItem
+        pi.clear()
+        pi.legend.clear()
+        name, first = next(iter(plots.items()))
+        pi.setTitle(" · ".join(plots), color="#DDDDDD", size="9pt")
+        pi.setLabel("bottom", first.get("x_label", ""))
+        pi.setLabel("left", first.get("y_label", ""))
+        pens = [pg.mkPen(colour, width=2), pg.mkPen("#FFFFFF", width=1.5), pg.mkPen("#AAAAAA", width=1.5)]
+        k = 0
+        for plot in plots.values():
+            x = np.asarray(plot["x"], dtype=np.float64)
+            for label, y in plot["series"].items():
+                pi.plot(x, np.asarray(y, dtype=np.float64), pen=pens[k % len(pens)], name=label)
+                k += 1
+            if plot.get("marker_x") is not None:
+                pi.addItem(pg.InfiniteLine(pos=float(plot["marker_x"]), angle=90,
+                                           pen=pg.mkPen("#FF5555", style=Qt.PenStyle.DashLine)))
+        self.explain_plot.setToolTip("\n".join(p.get("note", "") for p in plots.values() if p.get("note")))
+        self.explain_plot.show()

@@ -23,7 +23,8 @@ __all__ = ["TimePane", "SpectrogramPane", "ScoreTimeline", "FaceStrip", "DETECTO
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 #: Colours of detectors in the timeline, boxes and legends (colour-blind-safe Okabe–Ito).
-DETECTOR_COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"]
+DETECTOR_COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999",
+                    "#FF6F61", "#A6D854", "#B39DDB", "#80CBC4"]
 
 
 class TimePane(pg.PlotWidget):
@@ -198,6 +199,7 @@ class ScoreTimeline(TimePane):
         self.threshold_label = pg.TextItem("", color="#FF8888", anchor=(0.0, 1.0))
         self.addItem(self.threshold_label, ignoreBounds=True)
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self.overlays: dict[str, pg.PlotDataItem] = {}
         self.message = pg.TextItem("not analysed yet", color="#DDDDDD", anchor=(0.5, 0.5))
         self.addItem(self.message, ignoreBounds=True)
 
@@ -216,6 +218,28 @@ class ScoreTimeline(TimePane):
             self.curves[det] = item
         self.message.setText("" if series else "not analysed yet")
         self.message.setPos(self.duration_s / 2, 0.5)
+
+    def set_overlays(self, curves: dict[str, tuple[np.ndarray, np.ndarray]], colour: str) -> None:
+        """Explanation curves of the selected detector over time (``kind="timeline"`` plots).
+
+        Args:
+            curves: legend name -> ``(pts_s (N,), values (N,))``; values outside [0, 1] are
+                scaled by their maximum and the name says "(scaled)".
+            colour: the detector's colour (drawn dashed, thinner than the score curves).
+        """
+        for c in self.overlays.values():
+            self.removeItem(c)
+            self.legend.removeItem(c)
+        self.overlays = {}
+        styles = [Qt.PenStyle.DashLine, Qt.PenStyle.DotLine, Qt.PenStyle.DashDotLine]
+        for k, (name, (t, y)) in enumerate(curves.items()):
+            y = np.asarray(y, dtype=np.float64)
+            if y.size and (np.nanmax(y) > 1.0 or np.nanmin(y) < 0.0):
+                top = np.nanmax(np.abs(y)) or 1.0
+                y, name = np.abs(y) / top, f"{name} (scaled)"
+            item = self.plot(np.asarray(t, dtype=np.float64), y, name=name,
+                             pen=pg.mkPen(colour, width=1.5, style=styles[k % len(styles)]))
+            self.overlays[name] = item
 
     def set_threshold(self, value: float | None) -> None:
         """Draw the decision threshold of the selected detector (None hides it)."""

@@ -38,9 +38,12 @@ class CachedVideo:
         return load_npz(self.cache)
 
 
-def cache_path(out_dir: Path, source: Path, sha256: str) -> Path:
-    """``<out_dir>/<stem>.<first 12 hex of sha256>.v<CACHE_VERSION>.npz``."""
-    return Path(out_dir) / f"{Path(source).stem}.{sha256[:12]}.v{CACHE_VERSION}.npz"
+def cache_path(out_dir: Path, source: Path, sha256: str, frames: int) -> Path:
+    """``<out_dir>/<stem>.<first 12 hex of sha256>.f<frames>.v<CACHE_VERSION>.npz``.
+
+    The frame count is part of the key: a cache made with another ``frames`` is never reused silently.
+    """
+    return Path(out_dir) / f"{Path(source).stem}.{sha256[:12]}.f{int(frames)}.v{CACHE_VERSION}.npz"
 
 
 def cache_video(path: str | Path, out_dir: str | Path, frames: int = 32, device: str = "auto",
@@ -64,7 +67,7 @@ def cache_video(path: str | Path, out_dir: str | Path, frames: int = 32, device:
     """
     path = Path(path)
     digest = sha256_file(path)
-    out = cache_path(Path(out_dir), path, digest)
+    out = cache_path(Path(out_dir), path, digest, frames)
     if out.exists() and not overwrite:
         return CachedVideo(path, digest, out)
     clip = MediaClip(path, ClipConfig(sampling=Uniform(frames), device=device))

@@ -40,6 +40,21 @@ from engine.io import atomic_write_bytes, atomic_write_json
 from .cache import cache_video
 
 
+#: Detector id -> ``"module:function"`` of its trainer. Each function is called with keyword arguments
+#: ``train_caches, val_caches`` (``list[Path]`` of :mod:`trainer.cache` npz files, disjoint videos),
+#: ``train`` (the YAML ``train:`` dict), ``seed``, ``out_dir``, ``card_info`` (YAML ``card:`` plus the
+#: video lists), ``command`` (exact command line), ``resume`` and ``config`` (the whole YAML), writes
+#: ``model.safetensors`` + ``card.json`` (+ any extra files) into ``out_dir`` and returns the summary dict.
+FITTERS: dict[str, str] = {
+    "deepfake.cnn": "trainer.cnn_fit:fit_cnn",
+    "deepfake.cnn_lstm": "trainer.cnn_lstm_fit:fit_cnn_lstm",
+    "deepfake.c3d": "trainer.c3d_fit:fit_c3d",
+    "deepfake.triplet": "trainer.triplet_fit:fit_triplet",
+    "deepfake.av": "trainer.av_fit:fit_av",
+    "syncnet": "trainer.syncnet_fit:fit_syncnet",
+}
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
     """Parse a run config (YAML) and check its required keys.
 
@@ -132,8 +147,16 @@ def run_fit(config_path: str | Path, out_dir: str | Path, device: str = "auto", 
         from .freq_data import fit_freq_from_caches
 
         summary = fit_freq_from_caches(train_caches, val_caches, train, seed, out_dir, card_info, command)
+    elif detector in FITTERS:
+        import importlib
+
+        module, func = FITTERS[detector].split(":")
+        fit_fn = getattr(importlib.import_module(module), func)
+        summary = fit_fn(train_caches=train_caches, val_caches=val_caches, train=train, seed=seed, out_dir=out_dir,
+                         card_info=card_info, command=command, resume=resume, config=cfg)
     else:
-        raise KeyError(f"no trainer for detector {detector!r}")
+        raise KeyError(f"no trainer for detector {detector!r}; known: deepfake.effvit, deepfake.freq, "
+                       f"{', '.join(sorted(FITTERS))}")
     summary["command"] = command
     summary.setdefault("hardware", _hardware())
     atomic_write_json(out_dir / "summary.json", summary)

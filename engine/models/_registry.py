@@ -30,8 +30,21 @@ def register_model(name: str, config_cls: type) -> Callable[[type[nn.Module]], t
     return deco
 
 
+def _import_all() -> None:
+    """Import every ``engine.models`` submodule; a module registers its architectures on import."""
+    import importlib
+    import pkgutil
+
+    import engine.models as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"engine.models.{mod.name}")
+
+
 def list_models() -> list[str]:
-    """Registered architecture names, sorted."""
+    """Registered architecture names, sorted (every ``engine.models`` module imported first)."""
+    _import_all()
     return sorted(_MODELS)
 
 
@@ -46,6 +59,8 @@ def create_model(name: str, config: dict[str, Any] | None = None) -> nn.Module:
     Raises:
         KeyError: unknown architecture. TypeError/ValueError: invalid config.
     """
+    if name not in _MODELS:
+        _import_all()  # a module that registers itself (``register_model`` at its end) may not be imported yet
     if name not in _MODELS:
         raise KeyError(f"unknown architecture {name!r}; registered: {', '.join(list_models())}")
     cls, config_cls = _MODELS[name]
