@@ -490,7 +490,7 @@ def _timeline_figure(view) -> Any | None:
             c = _DET_COLOURS[k % len(_DET_COLOURS)]
             ax.plot(s.pts, s.score, "-o", color=c, lw=1.2, ms=3, label=det)
             if s.threshold is not None:
-                ax.axhline(float(s.threshold), color=c, ls="--", lw=0.9, label=f"{det} threshold {s.threshold:g}")
+                ax.axhline(float(s.threshold), color=c, ls="--", lw=0.9)
         ax.set_ylim(-0.02, 1.02)
         dur = view.doc.get("evidence", {}).get("duration_s")
         xmax = max(float(dur or 0), max(float(s.pts.max()) for _, s in series))
@@ -502,6 +502,52 @@ def _timeline_figure(view) -> Any | None:
         ax.grid(alpha=0.3, lw=0.5)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         fig.tight_layout(pad=0.4)
+        return _figure_image(fig, w, h)
+
+
+def _plot_figure(plot: dict[str, Any], colour: str) -> Any:
+    """One ``DetectorResult.plots`` entry as a figure (x/y labels from the plot, marker dashed red)."""
+    w, h = 150, 52
+    with _rc():
+        fig = _new_figure(w, h)
+        ax = fig.add_subplot(111)
+        x = np.asarray(plot["x"], dtype=np.float64)
+        styles = [(colour, "-"), ("#333333", "--"), ("#7f7f7f", ":")]
+        for k, (label, y) in enumerate(plot["series"].items()):
+            c, ls = styles[k % len(styles)]
+            ax.plot(x, np.asarray(y, dtype=np.float64), color=c, ls=ls, lw=1.3, marker="o", ms=2.5, label=label)
+        if plot.get("marker_x") is not None:
+            ax.axvline(float(plot["marker_x"]), color="#C62828", ls="--", lw=1.0,
+                       label=f"measured {float(plot['marker_x']):g}")
+        ax.set_xlabel(plot.get("x_label", ""))
+        ax.set_ylabel(plot.get("y_label", ""))
+        ax.grid(alpha=0.3, lw=0.5)
+        ax.legend(frameon=False, loc="best")
+        fig.tight_layout(pad=0.4)
+        return _figure_image(fig, w, h)
+
+
+def _references_figure(entry: dict[str, Any], thumbs: dict[str, np.ndarray]) -> Any | None:
+    """Nearest reference faces of each class (two rows: real, self-blended fake) with their distances."""
+    rows = [(cls, entry.get(cls) or []) for cls in ("real", "fake")]
+    n = max(len(r) for _, r in rows)
+    if n == 0:
+        return None
+    w, h = 22.0 * n + 24, 50
+    with _rc():
+        fig = _new_figure(w, h)
+        for r, (cls, refs) in enumerate(rows):
+            for c, (ref_id, dist) in enumerate(refs):
+                ax = fig.add_subplot(2, n, r * n + c + 1)
+                img = thumbs.get(str(ref_id))
+                if img is not None:
+                    ax.imshow(np.asarray(img, dtype=np.uint8))
+                ax.set_title(f"{float(dist):.2f}", fontsize=6, pad=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if c == 0:
+                    ax.set_ylabel("real" if cls == "real" else "fake", fontsize=7)
+        fig.tight_layout(pad=0.3)
         return _figure_image(fig, w, h)
 
 
@@ -1054,6 +1100,14 @@ class _Builder:
                 pairs.append(("Parameters", _p(_esc("; ".join(f"{k} = {_param_text(v)}" for k, v in params.items())),
                                                s.cell)))
             self.add(_kv_table(pairs, s, key_mm=32))
+        combined = [c for c in (v.combined() for v in self.results) if c]
+        if combined:
+            self.add(_heading("Combined deepfake verdict", s.h2, 1))
+            rules = sorted({c["description"] for c in combined})
+            self.para("Late fusion of every deepfake detector that produced a video score: "
+                      + "; ".join(_esc(r) for r in rules) + ". Each detector's own decision is reported next to it. "
+                      "The scores of different detectors are not calibrated against each other, so the combined "
+                      "score is a summary for the analyst, not a probability of manipulation.", s.body)
 
     def _sampling_text(self) -> str:
         parts = []
@@ -1121,6 +1175,7 @@ class _Builder:
             if spec is not None else [_p("No audio spectrogram: the file has no usable audio.", s.body)])))
         self._frames(v)
         self._spectra(v)
+        self._explanation_plots(v)
         if v.camera_summary() is not None:
             where = ("the section Camera-model identification" if "camera" in self.options.sections else
                      "the section Camera-model identification (not included in this report)")
@@ -1228,6 +1283,50 @@ class _Builder:
                 _p(f"Azimuthally averaged FFT spectrum of the face crop of the most suspicious frame "
                    f"({frame_index}, {format_timestamp(pts)}) against the mean spectrum of each training class.",
                    s.caption)]))
+
+    def _explanation_plots(self, v) -> None:
+        """Each detector's explanation plots (A/V offset curve, temporal saliency …), its A/V sync
+        figures and the nearest reference faces of its most suspicious frame."""
+        from reportlab.platypus import KeepTogether
+
+        s = self.s
+        for k, det in enumerate(v.detector_ids):
+            d = v.detector(det)
+            if d.get("status") != "ok":
+                continue
+            colour = _DET_COLOURS[k % len(_DET_COLOURS)]
+            for name, plot in v.plots(det).items():
+                where = "over time (s)" if plot.get("kind") == "timeline" else ""
+                cap = f"{_esc(plot.get('note') or '')}"
+                title = name[:1].upper() + name[1:]
+                self.add(KeepTogether([_p(f"{_esc(title)} — {_esc(det)} {where}".strip(), s.h3),
+                                       _plot_figure(plot, colour), _p(cap, s.caption)]))
+            details = v.details(det)
+            sync = details.get("av_sync")
+            if sync:
+                if sync.get("has_audio", True) and sync.get("offset_frames") is not None:
+                    text = (f"A/V offset measured by SyncNet: {int(sync['offset_frames']):+d} video frames "
+                            f"({float(sync.get('offset_ms', 40 * sync['offset_frames'])):+.0f} ms), confidence "
+                            f"{float(sync.get('confidence', float('nan'))):.2f}.")
+                else:
+                    text = "No audio: the A/V offset could not be measured (latency features are zeros, as in the seed)."
+                self.para(f"<b>{_esc(det)}:</b> {_esc(text)}", s.small)
+            refs = details.get("nearest_references") or {}
+            if refs.get("frames"):
+                top = v.most_suspicious(det, 1)
+                target = top[0][0] if top else refs["frames"][0]["frame_index"]
+                entry = min(refs["frames"], key=lambda f: abs(int(f["frame_index"]) - int(target)))
+                ids = {str(r[0]) for cls in ("real", "fake") for r in entry.get(cls) or []}
+                thumbs = {i: v.arrays[f"{det}/refs/{i}"] for i in ids if f"{det}/refs/{i}" in v.arrays}
+                fig = _references_figure(entry, thumbs)
+                if fig is not None:
+                    self.add(KeepTogether([
+                        _p(f"Nearest reference faces — {_esc(det)}", s.h3), fig,
+                        _p(f"The {refs.get('k', len(entry.get('real') or []))} training faces of each class whose "
+                           f"embeddings lie nearest to the face of frame {int(entry['frame_index'])} "
+                           f"({format_timestamp(float(entry['pts']))}); numbers are squared L2 distances in the "
+                           "triplet network's 64-d space. Top row: real faces; bottom row: self-blended fakes.",
+                           s.caption)]))
 
     # ------------------------------------------------------------------ camera model
     def camera_section(self) -> None:

@@ -233,3 +233,44 @@ def test_camera_section(camera_analysed, tmp_path, monkeypatch):
     assert "row_center_hz=[" not in squeezed
     # the camera maps are not repeated as "most suspicious frames" with the face-crop caption
     assert "Most suspicious frames — camera.image" not in text
+
+
+def test_combined_verdict_plots_sync_and_references_in_report(tmp_path):
+    """Issue 7: the combined verdict (rule named), line/timeline plots, the A/V offset and reference faces."""
+    import numpy as np
+
+    from engine.fusion import combined_verdict
+    from engine.pipeline import make_plot
+
+    frames = [{"frame_index": i, "pts": i / 25, "score": 0.3 + 0.1 * i, "track_id": 0, "box": None,
+               "heatmap_key": None, "crop": None} for i in range(3)]
+    dets = [
+        {"detector_id": "deepfake.av", "task": "deepfake", "status": "ok", "score": 0.8, "label": "fake",
+         "threshold": 0.5, "frame_scores": frames,
+         "plots": {"A/V offset": make_plot(list(range(-15, 16)), {"mean distance": [10.0] * 15 + [7.0] + [10.0] * 15},
+                                           "audio offset (video frames, 40 ms)", "mean SyncNet distance",
+                                           marker_x=0, note="minimum at the measured offset")},
+         "details": {"av_sync": {"offset_frames": -5, "offset_ms": -200.0, "confidence": 3.25, "has_audio": True}}},
+        {"detector_id": "deepfake.triplet", "task": "deepfake", "status": "ok", "score": 0.2, "label": "real",
+         "threshold": 0.5, "frame_scores": frames,
+         "plots": {"temporal saliency": make_plot([0.0, 0.04, 0.08], {"saliency": [0.1, 1.0, 0.4]}, "time (s)",
+                                                  "saliency", kind="timeline")},
+         "details": {"nearest_references": {"k": 2, "frames": [
+             {"frame_index": 2, "pts": 0.08, "real": [[3, 0.5], [7, 0.75]], "fake": [[11, 1.5], [12, 2.0]]}]}}},
+    ]
+    doc = {"tool": {"name": "forensic-workbench", "engine_version": "0.1.0"},
+           "evidence": {"path": str(tmp_path / "evidence" / "gone.mp4"), "sha256": "cd" * 32, "size_bytes": 10,
+                        "video": [], "audio": []},
+           "sha256_at_end": "cd" * 32, "device": "cpu", "sampling": {"policy": "Uniform", "n": 3, "frames": []},
+           "detectors": dets, "combined": combined_verdict(dets)}
+    thumbs = {f"deepfake.triplet/refs/{i}": np.full((48, 48, 3), 20 * k, np.uint8) for k, i in enumerate((3, 7, 11, 12))}
+    out = build_report(tmp_path / "reports" / "r.pdf", [ResultView(doc, thumbs)],
+                       options=ReportOptions(sections=("cover", "methods", "results")))
+    text = "\n".join(_pages_text(out))
+    flat = " ".join(text.split())
+    assert "combined P(fake) 0.500: real (mean of the detectors' video P(fake), threshold 0.5)" in flat
+    assert "Combined deepfake verdict" in text and "not calibrated against each other" in flat
+    assert "A/V offset — deepfake.av" in flat and "minimum at the measured offset" in flat
+    assert "-5 video frames (-200 ms), confidence 3.25" in flat
+    assert "Temporal saliency — deepfake.triplet over time (s)" in flat
+    assert "Nearest reference faces — deepfake.triplet" in flat and "face of frame 2" in flat
