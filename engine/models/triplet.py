@@ -190,7 +190,8 @@ def imagenet_mobilenet_v2_path() -> str:
 
 def load_imagenet_mobilenet_v2() -> dict[str, torch.Tensor]:
     """torchvision MobileNetV2 ImageNet state dict (``features.*`` + ``classifier.1.*``), ``weights_only=True``."""
-    return torch.load(imagenet_mobilenet_v2_path(), map_location="cpu", weights_only=True)
+    path = imagenet_mobilenet_v2_path()
+    return torch.load(path, weights_only=True, map_location="cpu")
 
 
 # ============================================================================ networks
