@@ -27,7 +27,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 SAMPLE = REPO / "resources" / "samples" / "WDA_AlexandriaOcasioCortez_000.mp4"
-DETECTORS = ["deepfake.freq", "deepfake.effvit", "camera.audio", "camera.image", "camera.fusion"]
+
+
+def _detectors() -> list[str]:
+    """Every detector whose weights are installed: deepfake detectors first, then camera-model ones."""
+    from engine.pipeline import available_detectors
+
+    ok, _missing = available_detectors()
+    return sorted(ok, key=lambda d: (not d.startswith("deepfake."), d))
 
 
 def _analyse(out_json: Path, frames: int, reuse: bool):
@@ -38,7 +45,7 @@ def _analyse(out_json: Path, frames: int, reuse: bool):
     if reuse and out_json.is_file():
         doc = json.loads(out_json.read_text(encoding="utf-8"))
         if len(doc.get("sampling", {}).get("frames", [])) == frames and \
-                [d["detector_id"] for d in doc.get("detectors", [])] == DETECTORS:
+                [d["detector_id"] for d in doc.get("detectors", [])] == _detectors():
             print(f"reusing {out_json}")
             return ResultView.load(out_json)
     t0 = time.perf_counter()
@@ -49,7 +56,7 @@ def _analyse(out_json: Path, frames: int, reuse: bool):
             print(f"  {fraction:5.0%} {stage}", flush=True)
             last[0] = stage
 
-    result = analyze(SAMPLE, DETECTORS, device="cpu", progress=progress,
+    result = analyze(SAMPLE, _detectors(), device="cpu", progress=progress,
                      config=ClipConfig(sampling=Uniform(frames)))
     result.save(out_json)
     print(f"analysed {SAMPLE.name} in {time.perf_counter() - t0:.0f} s -> {out_json}")

@@ -28,7 +28,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sample", default="WDA_AlexandriaOcasioCortez_000.mp4")
-    ap.add_argument("--detectors", default="deepfake.effvit,deepfake.freq,camera.audio,camera.image,camera.fusion")
+    ap.add_argument("--detectors", default="all", help="comma-separated ids, or all (every installed detector)")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     ap.add_argument("--data", type=Path, default=REPO / "out" / "screenshot_data")
     ap.add_argument("--size", default="1600x1000")
@@ -74,8 +74,14 @@ def main() -> None:
     win.playback.seek_index(60)
     wait(lambda: win.playback.current.index == 60)
     win.grab().save(str(args.out / "before_analysis.png"))
+    if args.detectors == "all":
+        from engine.pipeline import available_detectors
+
+        detectors = sorted(available_detectors()[0], key=lambda d: (d != "deepfake.effvit", d))
+    else:
+        detectors = args.detectors.split(",")
     if result is None:
-        win.analyse_current(args.detectors.split(","), "cpu")
+        win.analyse_current(detectors, "cpu")
         wait(lambda: win.current.result is not None and not win.queue.busy and win.refreshed)
     else:
         win.current.result = result
@@ -98,6 +104,14 @@ def main() -> None:
         wait(lambda: True)
         win.grab().save(str(args.out / "camera_model.png"))
         print(f"wrote {args.out / 'camera_model.png'}")
+    ids = win.current.result.detector_ids
+    if "deepfake.av" in ids:  # the A/V offset curve, the triplet reference faces and the combined verdict
+        win.detector_dock.raise_()
+        win.panel.table.selectRow(ids.index("deepfake.av"))
+        win.panel.overlay_det.setCurrentText("deepfake.av")
+        wait(lambda: True)
+        win.grab().save(str(args.out / "deepfake_av.png"))
+        print(f"wrote {args.out / 'deepfake_av.png'}")
     win.close()
 
 
