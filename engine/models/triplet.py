@@ -90,9 +90,6 @@ __all__ = [
 SPEC_TNN_PARAMS = 238_272
 #: Parameters of torchvision's MobileNetV2 ``features`` (no classifier).
 MOBILENET_V2_FEATURE_PARAMS = 2_223_872
-#: ImageNet mean / std (torchvision), RGB order, for inputs in [0, 1].
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Exported classifier names -> kind of numpy evaluator.
 CLASSIFIER_KINDS = {"sgd": "linear", "logreg": "linear", "knn": "knn", "rf": "forest"}
 
@@ -158,17 +155,10 @@ def preprocess_faces(crops_rgb_uint8: np.ndarray, image_size: int | None = 160) 
     Raises:
         TypeError: not uint8. ValueError: wrong shape / size.
     """
-    arr = np.asarray(crops_rgb_uint8)
-    if arr.dtype != np.uint8:
-        raise TypeError(f"crops must be uint8 RGB, got dtype {arr.dtype}")
-    if arr.ndim != 4 or arr.shape[-1] != 3:
-        raise ValueError(f"crops must have shape (N, H, W, 3), got {arr.shape}")
-    if image_size is not None and arr.shape[1:3] != (image_size, image_size):
-        raise ValueError(f"crops must be {image_size}x{image_size}, got {arr.shape[1]}x{arr.shape[2]}")
-    x = torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2))).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return ((x - mean) / std).contiguous()
+    from engine.models.cnn import preprocess_crops
+
+    # the same seed-3 MTCNN 160 crops as deepfake.cnn, with ImageNet statistics: one implementation
+    return preprocess_crops(crops_rgb_uint8, normalize=True, image_size=image_size)
 
 
 def imagenet_mobilenet_v2_path() -> str:
