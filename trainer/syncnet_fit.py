@@ -71,6 +71,8 @@ class SyncNetTrainConfig:
         lip_size: lip CNN input side, pixels (spec 224; 112 for the CPU run).
         emb_dim: embedding size (spec 1024).
         region: ``"face"`` (spec: whole crop) or ``"mouth"`` (lower-face square), ``SyncNetConfig.region``.
+        width: channel multiplier of both CNNs (``SyncNetConfig.width``; spec 1.0).
+        normalize: unit-length embeddings (``SyncNetConfig.normalize``; spec False).
         segment_windows: ``L`` lip windows per segment.
         neg_range: ``R`` extra audio windows on each side of a segment.
         segments_per_batch: segments per optimiser step (different videos when possible).
@@ -78,8 +80,11 @@ class SyncNetTrainConfig:
         max_epochs, max_time: stop after this many epochs or this wall time ("DD:HH:MM:SS").
         lr, weight_decay: Adam(W) settings. warmup_steps: linear LR warm-up.
         augment: colour / geometry / MFCC augmentation.
-        loss: ``"segment"`` (softmax over offsets of the segment's mean distance, :func:`segment_offset_logits`)
-            or ``"window"`` (softmax per lip window over the segment's audio windows, :func:`segment_logits`).
+        loss: ``"segment"`` (softmax over offsets of the segment's mean distance, :func:`segment_offset_logits`),
+            ``"window"`` (softmax per lip window over the segment's audio windows, :func:`segment_logits`) or
+            ``"infonce"`` (softmax per lip window over ``-logit_scale × ½‖lip − audio‖²`` of the segment's
+            audio windows and every other segment's in the batch, :func:`infonce_logits`; with
+            ``normalize`` this is InfoNCE on cosine similarity).
         zero_candidate: add the zero vector (calc_pdist's padding) as one more negative per lip window.
         standardize, logit_scale: softmax over ``-logit_scale × z-scored distances`` (per lip window over its
             candidates) instead of raw ``-distance``: with raw distances the first run collapsed every
@@ -100,6 +105,8 @@ class SyncNetTrainConfig:
     lip_size: int = 112
     emb_dim: int = 1024
     region: str = "mouth"
+    width: float = 1.0
+    normalize: bool = False
     segment_windows: int = 12
     neg_range: int = 8
     segments_per_batch: int = 4
@@ -319,6 +326,38 @@ def segment_offset_logits(model, lips: torch.Tensor, aud: torch.Tensor, neg_rang
     return -scale * z
 
 
+def infonce_logits(model, lips: torch.Tensor, aud: torch.Tensor, scale: float = 10.0) -> torch.Tensor:
+    """Per lip window: ``-scale × ½‖lip − audio‖²`` against every audio window of the batch.
+
+    Candidates of lip window ``i`` of segment ``b`` are the ``L + 2R`` audio windows of
+    its own segment (the same voice shifted by ``-R-i … L+R-1-i`` frames: hard
+    negatives) followed by those of the other segments (other clips or other moments:
+    easy negatives that start the learning). With unit-length embeddings
+    (``SyncNetConfig.normalize``) ``-½‖a − b‖² = cos(a, b) − 1``, i.e. InfoNCE on cosine
+    similarity with temperature ``1 / scale``; :func:`calc_pdist` ranks offsets by
+    the same distance at analysis time.
+
+    Args:
+        lips: float32 ``(B, 3, L+4, S, S)`` raw BGR. aud: float32 ``(B, L+2R, 1, 13, 20)``. scale: 1 / temperature.
+
+    Returns:
+        float32 ``(B, L, B·(L+2R))``; the target of window ``i`` of segment ``b`` is
+        column ``b·(L+2R) + i + R`` (:func:`infonce_targets`).
+    """
+    b, na = aud.shape[:2]
+    lip_emb = model.forward_lip_seq(lips)  # (B, L, D)
+    aud_emb = model.forward_aud(aud.reshape(b * na, *aud.shape[2:]))  # (B·na, D)
+    d2 = (lip_emb.pow(2).sum(-1, keepdim=True) + aud_emb.pow(2).sum(-1)[None, None, :]
+          - 2 * lip_emb @ aud_emb.T)
+    return -0.5 * scale * d2
+
+
+def infonce_targets(b: int, L: int, n_audio: int, neg_range: int, device=None) -> torch.Tensor:
+    """Target columns of :func:`infonce_logits`, int64 ``(B·L,)``: ``b·n_audio + i + R``."""
+    seg = torch.arange(b, device=device)[:, None] * n_audio
+    return (seg + torch.arange(L, device=device)[None, :] + neg_range).reshape(-1)
+
+
 @torch.no_grad()
 def clip_embeddings(model, clip: AVClip, chunk: int = 64, max_windows: int | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -424,10 +463,15 @@ def _system_class():
                 self.log("train_acc", (logits.argmax(1) == target).float().mean(), prog_bar=True, on_step=False,
                          on_epoch=True)
                 return loss
-            logits = segment_logits(self.model, lips, aud, self.cfg.zero_candidate, self.cfg.standardize,
-                                    self.cfg.logit_scale)  # (B, L, L+2R+1)
-            b, L, _ = logits.shape
-            target = (torch.arange(L, device=logits.device) + self.cfg.neg_range).repeat(b)
+            if self.cfg.loss == "infonce":
+                logits = infonce_logits(self.model, lips, aud, self.cfg.logit_scale)  # (B, L, B·(L+2R))
+                b, L, _ = logits.shape
+                target = infonce_targets(b, L, aud.shape[1], self.cfg.neg_range, logits.device)
+            else:
+                logits = segment_logits(self.model, lips, aud, self.cfg.zero_candidate, self.cfg.standardize,
+                                        self.cfg.logit_scale)  # (B, L, L+2R+1)
+                b, L, _ = logits.shape
+                target = (torch.arange(L, device=logits.device) + self.cfg.neg_range).repeat(b)
             loss = torch.nn.functional.cross_entropy(logits.reshape(b * L, -1), target)
             acc = (logits.reshape(b * L, -1).argmax(1) == target).float().mean()
             self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True)
@@ -543,14 +587,15 @@ def fit_syncnet(train_caches: Sequence[Path], val_caches: Sequence[Path], train:
                                          **flt)
     if not tr_clips or not va_clips:
         raise ValueError(f"no usable clips (train skipped: {tr_skipped}; held-out skipped: {va_skipped})")
-    model_cfg = SyncNetConfig(emb_dim=cfg.emb_dim, lip_size=cfg.lip_size, region=cfg.region)
+    model_cfg = SyncNetConfig(emb_dim=cfg.emb_dim, lip_size=cfg.lip_size, region=cfg.region, width=cfg.width,
+                              normalize=cfg.normalize)
     model = SyncNet(model_cfg)
     init = "random (syncnet_v2.model of joonson/syncnet_python is not reachable)"
     if cfg.init_from:
         from engine.weights import load_weights
 
         state, prev = load_weights(cfg.init_from)
-        if prev.architecture != "syncnet" or prev.config != dataclasses.asdict(model_cfg):
+        if prev.architecture != "syncnet" or SyncNetConfig(**prev.config) != model_cfg:
             raise ValueError(f"{cfg.init_from}: config {prev.config} differs from {dataclasses.asdict(model_cfg)}")
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
         init = (f"continued from {prev.card_id} ({cfg.init_from}, itself {prev.init}; "

@@ -42,63 +42,81 @@ class SyncNetConfig:
         region: what of the ``tmc_shifted1p4_224`` face crop the lip CNN sees:
             ``"face"`` (spec §5.2: the whole crop) or ``"mouth"`` (the lower-face square
             :data:`MOUTH_BOX`, resized to ``lip_size``; used by the CPU-trained weights).
+        width: channel multiplier of every convolution and of the FC hidden layer
+            (spec 1.0; e.g. 0.25 makes the network ~16× cheaper for CPU training).
+        normalize: L2-normalise both embeddings (unit length, so :func:`calc_pdist`
+            distances lie in [0, 2]); the spec's SyncNet (False) returns raw embeddings.
+
+    Raises:
+        ValueError: unknown ``region`` or ``width`` ≤ 0.
     """
 
     emb_dim: int = 1024
     lip_size: int = 224
     region: str = "face"
+    width: float = 1.0
+    normalize: bool = False
 
     def __post_init__(self):
         if self.region not in MOUTH_REGIONS:
             raise ValueError(f"region must be one of {sorted(MOUTH_REGIONS)}, got {self.region!r}")
+        if not self.width > 0:
+            raise ValueError(f"width must be > 0, got {self.width}")
 
 
-def _audio_cnn() -> nn.Sequential:
-    """Audio CNN of SyncNet V2: ``(B, 1, 13, 20)`` MFCC → ``(B, 512, 1, 1)``."""
+def _ch(n: int, width: float) -> int:
+    """Channels of a layer that has ``n`` in the spec, scaled by ``width`` (at least 8)."""
+    return n if width == 1.0 else max(8, int(round(n * width)))
+
+
+def _audio_cnn(width: float = 1.0) -> nn.Sequential:
+    """Audio CNN of SyncNet V2: ``(B, 1, 13, 20)`` MFCC → ``(B, 512·width, 1, 1)``."""
+    c64, c192, c384, c256, c512 = (_ch(n, width) for n in (64, 192, 384, 256, 512))
     return nn.Sequential(
-        nn.Conv2d(1, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),
-        nn.BatchNorm2d(64),
+        nn.Conv2d(1, c64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),
+        nn.BatchNorm2d(c64),
         nn.ReLU(inplace=True),
         nn.MaxPool2d(kernel_size=(1, 1), stride=(1, 1)),
-        nn.Conv2d(64, 192, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),
-        nn.BatchNorm2d(192),
+        nn.Conv2d(c64, c192, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),
+        nn.BatchNorm2d(c192),
         nn.ReLU(inplace=True),
         nn.MaxPool2d(kernel_size=(3, 3), stride=(1, 2)),
-        nn.Conv2d(192, 384, kernel_size=(3, 3), padding=(1, 1)),
-        nn.BatchNorm2d(384),
+        nn.Conv2d(c192, c384, kernel_size=(3, 3), padding=(1, 1)),
+        nn.BatchNorm2d(c384),
         nn.ReLU(inplace=True),
-        nn.Conv2d(384, 256, kernel_size=(3, 3), padding=(1, 1)),
-        nn.BatchNorm2d(256),
+        nn.Conv2d(c384, c256, kernel_size=(3, 3), padding=(1, 1)),
+        nn.BatchNorm2d(c256),
         nn.ReLU(inplace=True),
-        nn.Conv2d(256, 256, kernel_size=(3, 3), padding=(1, 1)),
-        nn.BatchNorm2d(256),
+        nn.Conv2d(c256, c256, kernel_size=(3, 3), padding=(1, 1)),
+        nn.BatchNorm2d(c256),
         nn.ReLU(inplace=True),
         nn.MaxPool2d(kernel_size=(3, 3), stride=(2, 2)),
-        nn.Conv2d(256, 512, kernel_size=(5, 4), padding=(0, 0)),
-        nn.BatchNorm2d(512),
+        nn.Conv2d(c256, c512, kernel_size=(5, 4), padding=(0, 0)),
+        nn.BatchNorm2d(c512),
         nn.ReLU(),
     )
 
 
-def _lip_cnn_body() -> list[nn.Module]:
-    """Lip CNN of SyncNet V2 up to (and including) the last max-pool."""
+def _lip_cnn_body(width: float = 1.0) -> list[nn.Module]:
+    """Lip CNN of SyncNet V2 up to (and including) the last max-pool (``256·width`` channels out)."""
+    c96, c256 = _ch(96, width), _ch(256, width)
     return [
-        nn.Conv3d(3, 96, kernel_size=(5, 7, 7), stride=(1, 2, 2), padding=0),
-        nn.BatchNorm3d(96),
+        nn.Conv3d(3, c96, kernel_size=(5, 7, 7), stride=(1, 2, 2), padding=0),
+        nn.BatchNorm3d(c96),
         nn.ReLU(inplace=True),
         nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2)),
-        nn.Conv3d(96, 256, kernel_size=(1, 5, 5), stride=(1, 2, 2), padding=(0, 1, 1)),
-        nn.BatchNorm3d(256),
+        nn.Conv3d(c96, c256, kernel_size=(1, 5, 5), stride=(1, 2, 2), padding=(0, 1, 1)),
+        nn.BatchNorm3d(c256),
         nn.ReLU(inplace=True),
         nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
-        nn.Conv3d(256, 256, kernel_size=(1, 3, 3), padding=(0, 1, 1)),
-        nn.BatchNorm3d(256),
+        nn.Conv3d(c256, c256, kernel_size=(1, 3, 3), padding=(0, 1, 1)),
+        nn.BatchNorm3d(c256),
         nn.ReLU(inplace=True),
-        nn.Conv3d(256, 256, kernel_size=(1, 3, 3), padding=(0, 1, 1)),
-        nn.BatchNorm3d(256),
+        nn.Conv3d(c256, c256, kernel_size=(1, 3, 3), padding=(0, 1, 1)),
+        nn.BatchNorm3d(c256),
         nn.ReLU(inplace=True),
-        nn.Conv3d(256, 256, kernel_size=(1, 3, 3), padding=(0, 1, 1)),
-        nn.BatchNorm3d(256),
+        nn.Conv3d(c256, c256, kernel_size=(1, 3, 3), padding=(0, 1, 1)),
+        nn.BatchNorm3d(c256),
         nn.ReLU(inplace=True),
         nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2)),
     ]
@@ -118,9 +136,10 @@ def lip_final_kernel(lip_size: int) -> int:
     return int(out.shape[-1])
 
 
-def _fc(emb_dim: int) -> nn.Sequential:
-    """FC head of either stream: 512 → 512, BN, ReLU → ``emb_dim``."""
-    return nn.Sequential(nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Linear(512, emb_dim))
+def _fc(emb_dim: int, width: float = 1.0) -> nn.Sequential:
+    """FC head of either stream: 512 → 512, BN, ReLU → ``emb_dim`` (512 scaled by ``width``)."""
+    c = _ch(512, width)
+    return nn.Sequential(nn.Linear(c, c), nn.BatchNorm1d(c), nn.ReLU(), nn.Linear(c, emb_dim))
 
 
 class SyncNet(nn.Module):
@@ -138,15 +157,20 @@ class SyncNet(nn.Module):
         super().__init__()
         self.cfg = cfg or SyncNetConfig()
         k = lip_final_kernel(self.cfg.lip_size)
-        self.netcnnaud = _audio_cnn()
-        self.netfcaud = _fc(self.cfg.emb_dim)
+        w = self.cfg.width
+        self.netcnnaud = _audio_cnn(w)
+        self.netfcaud = _fc(self.cfg.emb_dim, w)
         self.netcnnlip = nn.Sequential(
-            *_lip_cnn_body(),
-            nn.Conv3d(256, 512, kernel_size=(1, k, k), padding=0),
-            nn.BatchNorm3d(512),
+            *_lip_cnn_body(w),
+            nn.Conv3d(_ch(256, w), _ch(512, w), kernel_size=(1, k, k), padding=0),
+            nn.BatchNorm3d(_ch(512, w)),
             nn.ReLU(inplace=True),
         )
-        self.netfclip = _fc(self.cfg.emb_dim)
+        self.netfclip = _fc(self.cfg.emb_dim, w)
+
+    def _out(self, emb: torch.Tensor) -> torch.Tensor:
+        """``emb`` as is, or unit length when ``cfg.normalize``."""
+        return nn.functional.normalize(emb, dim=-1) if self.cfg.normalize else emb
 
     def forward_aud(self, x: torch.Tensor) -> torch.Tensor:
         """Audio embedding.
@@ -158,7 +182,7 @@ class SyncNet(nn.Module):
             float32 ``(B, emb_dim)``.
         """
         mid = self.netcnnaud(x)
-        return self.netfcaud(mid.reshape(mid.shape[0], -1))
+        return self._out(self.netfcaud(mid.reshape(mid.shape[0], -1)))
 
     def forward_lip(self, x: torch.Tensor) -> torch.Tensor:
         """Lip embedding of one 5-frame window.
@@ -170,7 +194,7 @@ class SyncNet(nn.Module):
             float32 ``(B, emb_dim)``.
         """
         mid = self.netcnnlip(x)
-        return self.netfclip(mid.reshape(mid.shape[0], -1))
+        return self._out(self.netfclip(mid.reshape(mid.shape[0], -1)))
 
     def forward_lip_seq(self, x: torch.Tensor) -> torch.Tensor:
         """Lip embeddings of every 5-frame window of a sequence, in one pass.
@@ -188,7 +212,7 @@ class SyncNet(nn.Module):
         mid = self.netcnnlip(x)  # (B, 512, T-4, 1, 1)
         b, c, t = mid.shape[:3]
         feats = mid.reshape(b, c, t).transpose(1, 2).reshape(b * t, c)
-        return self.netfclip(feats).reshape(b, t, -1)
+        return self._out(self.netfclip(feats)).reshape(b, t, -1)
 
     def forward(self, lip: torch.Tensor, aud: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(forward_lip(lip), forward_aud(aud))``."""

@@ -18,6 +18,8 @@ from trainer.syncnet_fit import (
     SyncNetTrainConfig,
     audio_dynamics_db,
     load_av_clips,
+    infonce_logits,
+    infonce_targets,
     segment_logits,
     segment_offset_logits,
     shifted_offset_eval,
@@ -74,6 +76,15 @@ def test_segments_and_logits(av_dir):
     assert seg.shape == (2, 6)  # offsets -2..2 + the zero-vector candidate
     torch.testing.assert_close(seg[:, :5].mean(-1), torch.zeros(2), atol=1e-4, rtol=0)
 
+    nce = infonce_logits(SyncNet(SyncNetConfig(8, 64, normalize=True)), torch.stack([lips, lips]),
+                         torch.stack([aud, aud]), scale=10.0)
+    assert nce.shape == (2, 6, 20) and (nce <= 1e-5).all() and (nce >= -20.0 - 1e-4).all()  # -5‖a-b‖², unit vectors
+
+
+def test_infonce_targets_point_at_the_in_sync_audio_window():
+    t = infonce_targets(b=2, L=3, n_audio=7, neg_range=2)
+    assert t.tolist() == [2, 3, 4, 9, 10, 11]  # segment b, window i -> b*(L+2R) + i + R
+
 
 def test_shifted_offset_eval_perfect_embeddings():
     rng = np.random.default_rng(0)
@@ -89,7 +100,8 @@ def test_fit_syncnet_tiny(tmp_path, av_dir):
                  "train_videos": [str(GRID)], "av_extra_train_videos": [], "val_videos": [str(HELD)]},
         "train": {"lip_size": 64, "emb_dim": 16, "segment_windows": 6, "neg_range": 2, "segments_per_batch": 2,
                   "steps_per_epoch": 2, "max_epochs": 1, "val_chunk_frames": 30, "val_max_frames": 40,
-                  "eval_shifts": [-3, 0, 3], "eval_max_frames": 40},
+                  "eval_shifts": [-3, 0, 3], "eval_max_frames": 40,
+                  "width": 0.25, "normalize": True, "loss": "infonce", "logit_scale": 10.0},
         "card": {"training_data": "tiny test run", "limitations": ["test weights"]},
     }
     path = tmp_path / "syncnet.yaml"
@@ -99,7 +111,7 @@ def test_fit_syncnet_tiny(tmp_path, av_dir):
     assert main(["fit", "--config", str(path), "--out", str(out), "--device", "cpu"]) == 0
     model, card = load_syncnet(out)
     assert card.detector_id == "syncnet" and card.architecture == "syncnet"
-    assert card.config == {"emb_dim": 16, "lip_size": 64, "region": "mouth"} and card.command.startswith("forensic-train fit")
+    assert card.config == {"emb_dim": 16, "lip_size": 64, "region": "mouth", "width": 0.25, "normalize": True} and card.command.startswith("forensic-train fit")
     assert "bbaf2n.mpg" in card.training_data and card.limitations == ["test weights"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["train_videos"] == 1 and summary["val_videos"] == 1 and summary["steps"] == 2

@@ -79,3 +79,26 @@ def test_region_config():
     assert SyncNetConfig(1024, 112, "mouth").region == "mouth"
     with pytest.raises(ValueError):
         SyncNetConfig(region="eyes")
+
+
+def test_width_scales_every_layer_and_normalize_gives_unit_embeddings():
+    """``width`` scales channels of the spec's layer list; ``normalize`` makes embeddings unit length."""
+    w = 0.25
+    m = SyncNet(SyncNetConfig(emb_dim=64, lip_size=112, width=w, normalize=True)).eval()
+
+    def conv(cout, cin, *k):
+        return _conv(int(cout * w), int(cin * w) if cin > 3 else cin, *k)
+
+    audio = (conv(64, 1, 3, 3) + conv(192, 64, 3, 3) + conv(384, 192, 3, 3) + conv(256, 384, 3, 3)
+             + conv(256, 256, 3, 3) + conv(512, 256, 5, 4))
+    lip = (conv(96, 3, 5, 7, 7) + conv(256, 96, 1, 5, 5) + 3 * conv(256, 256, 1, 3, 3) + conv(512, 256, 1, 2, 2))
+    fc = (128 * 128 + 128) + 2 * 128 + (128 * 64 + 64)
+    assert sum(p.numel() for p in m.parameters()) == audio + lip + 2 * fc
+    with torch.no_grad():
+        lip_e = m.forward_lip(torch.rand(3, 3, 5, 112, 112) * 255)
+        aud_e = m.forward_aud(torch.randn(3, 1, 13, 20))
+        seq = m.forward_lip_seq(torch.rand(1, 3, 7, 112, 112) * 255)
+    for e in (lip_e, aud_e, seq.reshape(-1, 64)):
+        torch.testing.assert_close(e.norm(dim=-1), torch.ones(e.shape[0]))
+    with pytest.raises(ValueError):
+        SyncNetConfig(width=0)
