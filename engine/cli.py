@@ -8,8 +8,11 @@ Examples::
 
 Writes one JSON document (schema in ``engine.pipeline``) holding every
 analysis and every file that could not be analysed with the reason, plus an
-``.npz`` sidecar per analysis for arrays (features, heatmaps). Exit status: 0
-when every file was analysed, 2 when some failed, 130 when cancelled (Ctrl-C).
+``.npz`` sidecar per analysis for arrays (features, heatmaps). A file that
+cannot be analysed (unusable evidence, or an unexpected engine error on that
+file) is listed under ``failed`` with its path and the reason, and the batch
+goes on with the next file. Exit status: 0 when every file was analysed, 2 when
+some failed (or bad arguments), 130 when cancelled (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -125,6 +128,16 @@ def main(argv: list[str] | None = None) -> int:
                 tqdm.write(f"skipped {exc}", file=sys.stderr)
                 if case is not None:
                     case.add_failed_run(path, None, detectors, str(exc))
+                continue
+            except (KeyboardInterrupt, AnalysisCancelled):
+                raise
+            except Exception as exc:  # an engine bug on one file must not end the batch or lose the others
+                logging.getLogger(__name__).exception("analysis of %s failed", path)
+                message = f"{path}: analysis error ({type(exc).__name__}: {exc})"
+                failed.append({"path": str(path), "error": "analysis error", "message": message})
+                tqdm.write(f"skipped {message}", file=sys.stderr)
+                if case is not None:
+                    case.add_failed_run(path, None, detectors, message)
                 continue
             sidecar = result.save_arrays(out_json.with_name(f"{out_json.stem}.{n:03d}.{path.stem}.npz"))
             analyses.append(result.to_dict(sidecar))

@@ -65,7 +65,7 @@ TRACK_COLOURS = [QColor("#00E5FF"), QColor("#FFEA00"), QColor("#FF4081"), QColor
 
 # ============================================================================ intake
 class _ProbeSignals(QObject):
-    done = Signal(object)  # Evidence
+    done = Signal(str, object)  # path as opened (a symlink stays the link), Evidence (path = the file read)
     failed = Signal(str, str)  # path, message
 
 
@@ -114,7 +114,7 @@ class ProbeTask(QRunnable):
 
     def run(self) -> None:  # noqa: D102 - QRunnable API
         try:
-            self.signals.done.emit(probe(self.path))
+            self.signals.done.emit(str(self.path), probe(self.path))
         except EvidenceError as exc:
             self.signals.failed.emit(str(self.path), str(exc))
         except Exception as exc:  # never let a worker exception vanish: name the file and the problem
@@ -401,8 +401,9 @@ class MainWindow(QMainWindow):
         task.signals.failed.connect(self._probe_failed)
         self.pool.start(task)
 
-    def _probed(self, ev: Evidence) -> None:
-        entry = self.entries.get(Path(ev.path).absolute())
+    def _probed(self, opened: str, ev: Evidence) -> None:
+        # keyed by the path as opened: through a symlink ev.path is the resolved target
+        entry = self.entries.get(Path(opened).absolute())
         if entry is None:
             return
         entry.evidence = ev

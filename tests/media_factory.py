@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import av
 import numpy as np
@@ -40,6 +40,7 @@ def make_video(
     audio_rate: int = 16000,
     faststart: bool = False,
     options: dict | None = None,
+    frame_fn: Callable[[int, int, int], np.ndarray] | None = None,
 ) -> Path:
     """Encode a test clip.
 
@@ -49,6 +50,7 @@ def make_video(
         pts_ms: explicit presentation times in ms for a variable-frame-rate file.
         audio_seconds: add an AAC track with a 440 Hz tone of this length.
         faststart: put the moov atom at the front (mp4/mov only).
+        frame_fn: ``frame_fn(i, h, w)`` → uint8 (h, w, 3) RGB frame ``i``; default :func:`pattern`.
     """
     w, h = size
     path = Path(path)
@@ -66,7 +68,7 @@ def make_video(
             astream = out.add_stream("aac", rate=audio_rate)
             astream.layout = "mono"
         for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(pattern(i, h, w), format="rgb24")
+            frame = av.VideoFrame.from_ndarray((frame_fn or pattern)(i, h, w), format="rgb24")
             if pts_ms is not None:
                 frame.pts = int(pts_ms[i])
                 frame.time_base = Fraction(1, 1000)

@@ -243,7 +243,9 @@ class MTCNNDetector:
             _check_image(img, i)
             h, w = img.shape[:2]
             dh, dw = self._detection_size(h, w)
-            if min(dh, dw) < 12:  # below MTCNN's 12 px P-Net window: nothing to find
+            # MTCNN's image pyramid starts at scale 12/min_face_size: a frame smaller than
+            # min_face_size (or the 12 px P-Net window) has no pyramid level, nothing to find
+            if min(dh, dw) < max(12, self.min_face_size):
                 continue
             small[i] = img if (dh, dw) == (h, w) else cv2.resize(img, (dw, dh), interpolation=cv2.INTER_AREA)
             groups.setdefault((dh, dw), []).append(i)

@@ -95,15 +95,32 @@ def load_audio(path: str | Path, sr: int, mono: bool = True, stream_index: int =
         ctx = stream.codec_context
         if ctx is None:
             return AudioTrack.missing(sr, f"{path.name}: no decoder for the audio codec", mono)
-        resampler = av.AudioResampler(format="fltp", rate=sr)
+        resampler = av.AudioResampler(format="flt", rate=sr)
+        setup: tuple | None = None  # (sample format, layout, rate) the resampler was built for
+        changes = 0
         chunks: list[np.ndarray] = []
         problems: list[str] = []
         bad = 0
         start_s: float | None = None
 
         def take(frames) -> None:
+            # Packed output ("flt", one plane): PyAV finds the planes of a planar frame by walking
+            # extended_data to a NULL pointer, which runs past the end (segfault) for > 8 channels.
             for out in frames:
-                chunks.append(out.to_ndarray())
+                chunks.append(out.to_ndarray().reshape(-1, out.layout.nb_channels).T)
+
+        def resample(frame) -> None:
+            # A stream whose sample rate/layout/format changes mid-stream (spliced or damaged
+            # MPEG audio, ADTS): PyAV's resampler refuses frames that differ from the first one
+            # (ValueError), so flush it and start a new one for the new parameters.
+            nonlocal resampler, setup, changes
+            params = (frame.format.name, frame.layout.name, frame.layout.nb_channels, frame.sample_rate)
+            if setup is not None and params != setup:
+                take(resampler.resample(None))
+                resampler = av.AudioResampler(format="flt", rate=sr)
+                changes += 1
+            setup = params
+            take(resampler.resample(frame))
 
         try:
             for packet in container.demux(stream):
@@ -115,7 +132,7 @@ def load_audio(path: str | Path, sr: int, mono: bool = True, stream_index: int =
                 for frame in decoded:
                     if start_s is None and frame.pts is not None and frame.time_base is not None:
                         start_s = float(frame.pts * frame.time_base)
-                    take(resampler.resample(frame))
+                    resample(frame)
             take(resampler.resample(None))
         except av.FFmpegError as exc:
             if not chunks:
@@ -123,6 +140,8 @@ def load_audio(path: str | Path, sr: int, mono: bool = True, stream_index: int =
             problems.append(f"audio decoding stopped early: {exc}")
         if bad:
             problems.append(f"{bad} audio packets could not be decoded and were skipped")
+        if changes:
+            problems.append(f"the audio format (rate/channels) changed {changes} times mid-stream; each part resampled")
         if not chunks:
             return AudioTrack.missing(sr, f"{path.name}: the audio stream holds no decodable samples", mono)
         channels = max(c.shape[0] for c in chunks)

@@ -39,6 +39,37 @@ _SIGNATURES: tuple[tuple[int, bytes], ...] = (
 )
 
 
+#: Largest frame the engine decodes, in pixels (8192×4608: 8K UHD and DCI 8K with headroom).
+#: A decoded RGB frame of this size is 113 MB; 32 sampled frames are held at once.
+MAX_FRAME_PIXELS = 8192 * 4608
+#: Longest frame side the engine decodes, in pixels.
+MAX_FRAME_SIDE = 16384
+#: Options of every ``av.open`` on evidence: decoders refuse frames over :data:`MAX_FRAME_PIXELS`.
+DECODER_OPTIONS = {"max_pixels": str(MAX_FRAME_PIXELS)}
+
+
+def check_frame_size(path: str | Path, width: int, height: int) -> None:
+    """Refuse a video stream whose declared frame size is implausibly large, before decoding it.
+
+    A forged or corrupt header (H.264 SPS, ``stsd``) can declare e.g. 16000×16000
+    pixels for a few-kB file; decoding it would allocate gigabytes per frame.
+
+    Args:
+        path: the evidence file (named in the error).
+        width, height: declared frame size in pixels (0 when unknown: accepted).
+
+    Raises:
+        CorruptMedia: ``width × height`` exceeds :data:`MAX_FRAME_PIXELS` or a side
+            exceeds :data:`MAX_FRAME_SIDE`.
+    """
+    if width * height > MAX_FRAME_PIXELS or max(width, height) > MAX_FRAME_SIDE:
+        raise CorruptMedia(
+            Path(path),
+            f"truncated or corrupt: declared frame size {width}x{height} is implausible "
+            f"(limit {MAX_FRAME_PIXELS // 10**6} Mpixels, {MAX_FRAME_SIDE} px a side); not decoded",
+        )
+
+
 def sha256_file(path: str | Path) -> str:
     """SHA-256 of a file's bytes, read in 1 MiB chunks (bounded memory).
 
@@ -122,8 +153,10 @@ def classify_av_error(path: Path, exc: Exception, during: str) -> EvidenceError:
         return UnsupportedCodec(path, f"no decoder for this codec while {during} ({message})")
     if isinstance(exc, av.error.PatchWelcomeError):
         return UnsupportedCodec(path, f"codec feature not supported by FFmpeg while {during} ({message})")
-    if isinstance(exc, PermissionError):
+    if isinstance(exc, PermissionError) and not os.access(path, os.R_OK):
         return EvidenceReadError(path, f"permission denied while {during}")
+    # FFmpeg's demuxers also return EPERM ("operation not permitted", PyAV: PermissionError) for
+    # damaged index tables of a readable file: that is corruption, not a permission problem.
     if isinstance(exc, FileNotFoundError):
         return EvidenceNotFound(path, "file not found")
     if during == "opening" and not looks_like_media(path):
@@ -147,7 +180,8 @@ def open_container(path: str | Path) -> Iterator["av.container.InputContainer"]:
     """
     path = check_file(path)
     try:
-        container = av.open(str(path), mode="r", metadata_errors="replace")
+        # max_pixels: FFmpeg's stream probing decodes a frame; refuse absurd sizes before allocating
+        container = av.open(str(path), mode="r", metadata_errors="replace", options=dict(DECODER_OPTIONS))
     except Exception as exc:  # PyAV raises many FFmpegError subclasses
         raise classify_av_error(path, exc, "opening") from exc
     try:

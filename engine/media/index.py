@@ -38,6 +38,10 @@ class FrameIndex:
         method: ``"demux"`` (from packets, verified) or ``"decode"`` (from a full decode).
         complete: False when demuxing stopped early on a read error (truncated file).
         problems: human-readable notes on irregularities found while indexing.
+        output_order: decoded frames carry no usable presentation timestamps (e.g.
+            H.264 with B-frames in AVI, where each frame gets its packet's decode
+            time): frame ``k`` is the ``k``-th frame the decoder outputs, and
+            ``pts`` is the sorted set of those timestamps.
     """
 
     pts: np.ndarray
@@ -46,6 +50,7 @@ class FrameIndex:
     method: str
     complete: bool = True
     problems: tuple[str, ...] = field(default_factory=tuple)
+    output_order: bool = False
 
     def __len__(self) -> int:
         return int(self.pts.shape[0])
@@ -132,7 +137,7 @@ class _NoTimestamps(Exception):
     pass
 
 
-def _decode_index(path: Path, stream_index: int) -> tuple[list[int], list[bool], bool, list[str]]:
+def _decode_index(path: Path, stream_index: int) -> tuple[list[int], list[bool], bool, list[str], bool]:
     pts: list[int] = []
     keys: list[bool] = []
     problems: list[str] = []
@@ -152,7 +157,15 @@ def _decode_index(path: Path, stream_index: int) -> tuple[list[int], list[bool],
         except av.FFmpegError as exc:
             complete = False
             problems.append(f"decoding stopped after {len(pts)} frames: {exc}")
-    return pts, keys, complete, problems
+    if any(b <= a for a, b in zip(pts, pts[1:])):
+        # The decoder outputs frames in presentation order, so out-of-order timestamps are
+        # decode times (AVI has no pts): number frames by output order instead.
+        problems.append("decoded frame timestamps are not in presentation order; frames numbered in output order")
+        srt = sorted(pts)
+        if any(b <= a for a, b in zip(srt, srt[1:])):
+            srt = [srt[0] + i * tick for i in range(len(srt))]
+        return srt, keys, complete, problems, True
+    return pts, keys, complete, problems, False
 
 
 def _leading_decoded_pts(path: Path, stream_index: int, n: int) -> list[int | None]:
@@ -184,6 +197,7 @@ def build_frame_index(path: str | Path, stream_index: int = 0) -> FrameIndex:
     """
     path = Path(path)
     method = "demux"
+    output_order = False
     with open_container(path) as container:
         stream = container.streams.video[stream_index]
         time_base = stream.time_base or Fraction(1, 90000)
@@ -205,7 +219,7 @@ def build_frame_index(path: str | Path, stream_index: int = 0) -> FrameIndex:
         if pts:
             problems.append("packet timestamps do not map one-to-one to frames; index built by decoding")
         method = "decode"
-        pts, keys, complete2, problems2 = _decode_index(path, stream_index)
+        pts, keys, complete2, problems2, output_order = _decode_index(path, stream_index)
         complete = complete and complete2
         problems += problems2
         if not pts:
@@ -222,4 +236,4 @@ def build_frame_index(path: str | Path, stream_index: int = 0) -> FrameIndex:
         k[0] = True
     for msg in problems:
         log.info("%s: %s", path, msg)
-    return FrameIndex(p, k, Fraction(time_base), method, complete, tuple(problems))
+    return FrameIndex(p, k, Fraction(time_base), method, complete, tuple(problems), output_order)

@@ -17,7 +17,9 @@ from typing import Any
 
 import av
 
-from .container import check_file, classify_av_error, looks_like_media, open_container, sha256_file
+from .container import (
+    check_file, check_frame_size, classify_av_error, looks_like_media, open_container, sha256_file,
+)
 from .errors import CorruptMedia, EvidenceModified, NoVideoStream
 from .index import FrameIndex, build_frame_index
 
@@ -250,7 +252,9 @@ def _first_frame_rotation(path: Path, container, stream) -> int:
     """Display rotation (degrees CCW) from the first decoded frame's display matrix."""
     try:
         for frame in container.decode(stream):
-            return int(round(frame.rotation)) % 360
+            rot = frame.rotation
+            # a degenerate display matrix (zero scale) gives NaN, which PyAV returns as INT_MIN
+            return int(round(rot)) % 360 if -360 <= rot <= 360 else 0
     except av.FFmpegError as exc:
         raise classify_av_error(path, exc, "decoding the first video frame") from exc
     raise CorruptMedia(path, "truncated or corrupt: the video stream has no decodable frame")
@@ -276,10 +280,13 @@ def probe(path: str | Path, *, require_video: bool = False, strict: bool = False
         EvidenceNotFound, EmptyEvidence, NotMediaError, CorruptMedia,
         UnsupportedCodec, NoVideoStream, EvidenceReadError: each naming the file.
     """
-    path = check_file(path).resolve()
+    given = check_file(path)
+    path = given.resolve()
     size = path.stat().st_size
     digest = sha256_file(path)
     warnings: list[str] = []
+    if given.is_symlink():  # the report names the file actually read, and how it was reached
+        warnings.append(f"opened through a symbolic link: {given.absolute()} -> {path}")
     video: list[VideoStreamInfo] = []
     audio: list[AudioStreamInfo] = []
     with open_container(path) as container:
@@ -288,7 +295,8 @@ def probe(path: str | Path, *, require_video: bool = False, strict: bool = False
         stream_tags: list[dict[str, str]] = []
         if not container.streams.video and not container.streams.audio:
             if not container.streams and looks_like_media(path):
-                raise CorruptMedia(path, "truncated or corrupt: no stream could be read (container index missing)")
+                raise CorruptMedia(path, "truncated or corrupt: no audio or video stream could be read "
+                                         "(zero duration, or the container index is missing)")
             raise NoVideoStream(path, "the file contains neither a video nor an audio stream")
         for s in container.streams.audio:
             ctx = s.codec_context
@@ -320,6 +328,7 @@ def probe(path: str | Path, *, require_video: bool = False, strict: bool = False
                 raise classify_av_error(
                     path, av.error.DecoderNotFoundError(0, "decoder not found"), f"opening video stream {s.index}"
                 )
+            check_frame_size(path, int(s.codec_context.width or 0), int(s.codec_context.height or 0))
         for s in video_streams[:1]:
             rotations.append(_first_frame_rotation(path, container, s))
     if not video_streams:

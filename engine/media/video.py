@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Sequence
 import av
 import numpy as np
 
-from .container import classify_av_error, open_container
+from .container import DECODER_OPTIONS, check_frame_size, classify_av_error, open_container
 from .errors import NoVideoStream
 from .frame import Frame
 from .index import FrameIndex, build_frame_index
@@ -155,11 +155,15 @@ class VideoReader:
         with open_container(self.path) as container:
             if not container.streams.video:
                 raise NoVideoStream(self.path, "the file contains no video stream")
+            ctx = container.streams.video[0].codec_context
+            if ctx is not None:
+                check_frame_size(self.path, int(ctx.width or 0), int(ctx.height or 0))
             if rotation is None:
                 rotation = 0
                 try:
                     for frame in container.decode(container.streams.video[0]):
-                        rotation = int(90 * round(frame.rotation / 90)) % 360
+                        if -360 <= frame.rotation <= 360:  # else a degenerate display matrix (NaN → INT_MIN)
+                            rotation = int(90 * round(frame.rotation / 90)) % 360
                         break
                 except av.FFmpegError as exc:
                     raise classify_av_error(self.path, exc, "decoding the first video frame") from exc
@@ -210,7 +214,8 @@ class VideoReader:
     def _open(self) -> None:
         if self._container is None:
             try:
-                self._container = av.open(str(self.path), mode="r", metadata_errors="replace")
+                self._container = av.open(str(self.path), mode="r", metadata_errors="replace",
+                                          options=dict(DECODER_OPTIONS))
             except Exception as exc:
                 raise classify_av_error(self.path, exc, "opening") from exc
             self._stream = self._container.streams.video[0]
@@ -231,9 +236,15 @@ class VideoReader:
             self._open()
         else:
             self._open()
-            self._container.seek(
-                int(self.index.pts[key_index]), backward=True, any_frame=False, stream=self._stream
-            )
+            try:
+                self._container.seek(
+                    int(self.index.pts[key_index]), backward=True, any_frame=False, stream=self._stream
+                )
+            except av.FFmpegError:
+                # the demuxer refuses this seek (damaged sample index: EPERM, EINVAL): decode from the start
+                self.close()
+                self._open()
+                key_index = 0
         self._decoder = self._container.decode(self._stream)
         self._cursor = key_index - 1
 
@@ -247,7 +258,10 @@ class VideoReader:
             return None
         except av.FFmpegError as exc:
             raise classify_av_error(self.path, exc, "decoding video") from exc
-        pos = self.index.position_of(frame.pts) if frame.pts is not None else self._cursor + 1
+        if frame.pts is None or self.index.output_order:
+            pos = self._cursor + 1
+        else:
+            pos = self.index.position_of(frame.pts)
         self._cursor = pos
         return pos, frame
 
@@ -270,7 +284,8 @@ class VideoReader:
 
     def _read(self, target: int) -> Frame:
         """Frame ``target``: continue sequentially or seek, retrying from earlier keyframes."""
-        key = self.index.keyframe_at_or_before(target)
+        # output-order indexes (see FrameIndex.output_order) can only count frames from the start
+        key = 0 if self.index.output_order else self.index.keyframe_at_or_before(target)
         if self._decoder is None or not (key <= self._cursor + 1 and self._cursor < target):
             self._restart_at(key)
         try:
@@ -308,7 +323,10 @@ class VideoReader:
                 stream.thread_type = "AUTO"
             try:
                 for frame in container.decode(stream):
-                    pos = self.index.position_of(frame.pts) if frame.pts is not None else last + 1
+                    if frame.pts is None or self.index.output_order:
+                        pos = last + 1
+                    else:
+                        pos = self.index.position_of(frame.pts)
                     if pos <= last:
                         continue
                     last = pos

@@ -23,10 +23,5 @@ def test_no_qt_in_engine_sources():
         assert "PySide6" not in text and "QtCore" not in text and "QtWidgets" not in text, path
 
 
-def test_no_unpickling_in_sources():
-    import re
-
-    pattern = re.compile(r"pickle\.load|joblib\.load|allow_pickle=True|torch\.load\((?![^)]*weights_only=True)")
-    for folder in ("engine", "trainer", "forensic_gui", "bench"):
-        for path in Path(REPO / folder).rglob("*.py"):
-            assert not pattern.search(path.read_text()), path
+# The scan for unpickling (pickle, torch.load without weights_only=True, joblib, np.load allow_pickle, ...)
+# lives in tests/hardening/test_security.py.
