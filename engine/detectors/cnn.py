@@ -192,7 +192,8 @@ class CNNDetector:
                 for start in range(0, n, self.batch_size):
                     clip.check_cancel()
                     x = x_all[start : start + self.batch_size].to(self.device)
-                    cam = gradcam_maps(self.model, self.model.gradcam_layer(), x, target=1)
+                    # backward only down to the Grad-CAM layer: the same maps, no backbone weight grads
+                    cam = gradcam_maps(self.model, self.model.gradcam_layer(), x, target=1, truncate=True)
                     for j in range(len(x)):
                         heat[f"f{crops[start + j][0].index}"] = cam.maps[j].astype(np.float16)
                     if progress:

@@ -53,6 +53,11 @@ class EffViTDetector:
             :func:`engine.weights.find_model_dir` ``("deepfake.effvit")``.
         batch_size: crops per forward pass.
         explain: compute relevancy and Grad-CAM maps (the costly part on CPU).
+        explain_batch: crops per relevancy / Grad-CAM forward+backward. Their memory grows
+            with it (the 1025x1025 attention maps of every block are kept with their
+            gradients: roughly 0.4 GB per crop on CPU; with 8 a 10-minute analysis peaked
+            at 5.4 GB), their per-crop cost hardly does, so the maps are computed a few
+            crops at a time (each crop's maps do not depend on the others in its batch).
 
     Raises:
         engine.weights.WeightsNotFound / WeightsIntegrityError: missing or tampered weights.
@@ -67,7 +72,7 @@ class EffViTDetector:
     aggregation: ClassVar[str] = "mean of per-crop sigmoid P(fake) over the main face track (seed 2 §2.4)"
 
     def __init__(self, device: str = "cpu", model_dir: str | Path | None = None, batch_size: int = 8,
-                 explain: bool = True):
+                 explain: bool = True, explain_batch: int = 2):
         from engine.models import create_model
 
         self.device = torch.device(resolve_device(device))
@@ -80,6 +85,7 @@ class EffViTDetector:
         self.model.to(self.device).eval()
         self.batch_size = batch_size
         self.explain = explain
+        self.explain_batch = max(1, int(explain_batch))
 
     def score_crops(self, crops: list[np.ndarray]) -> np.ndarray:
         """P(fake) of face images given directly (image datasets), ``float32 (N,)``.
@@ -112,7 +118,7 @@ class EffViTDetector:
         from engine.models.effvit import preprocess_crops
 
         params = {"crop_policy": self.crop_policy, "track": self.track, "threshold": self.threshold,
-                  "batch_size": self.batch_size, "explain": self.explain,
+                  "batch_size": self.batch_size, "explain": self.explain, "explain_batch": self.explain_batch,
                   "relevancy": "Chefer rules 5+6; token relevance split over the 7x7 cells by |grad x input| of "
                                "the token embedding; bilinear x32, min-max per crop",
                   "relevancy (seed token grid)": "Chefer rules 5+6, 32x32 token grid, AvgPool2d(2), bilinear x14, "
@@ -133,15 +139,19 @@ class EffViTDetector:
                 x = x_all[start : start + self.batch_size].to(self.device)
                 with torch.no_grad():
                     probs.append(torch.sigmoid(self.model(x)[:, 0]).float().cpu().numpy())
-                if self.explain:
-                    cells, rel = spatial_relevancy_maps(self.model, x, return_tokens=True)
+                for sub in range(0, len(x) if self.explain else 0, self.explain_batch):
+                    xs = x[sub : sub + self.explain_batch]  # a few crops at a time: bounded memory
+                    cells, rel = spatial_relevancy_maps(self.model, xs, batch_size=self.explain_batch,
+                                                        return_tokens=True)
                     clip.check_cancel()
-                    cam = gradcam_maps(self.model, self.model.gradcam_layer(), x)
-                    for j in range(len(x)):
-                        idx = frames[start + j].index
+                    # backward only down to the Grad-CAM layer: the same maps, no backbone weight grads
+                    cam = gradcam_maps(self.model, self.model.gradcam_layer(), xs, truncate=True)
+                    for j in range(len(xs)):
+                        idx = frames[start + sub + j].index
                         heat[f"f{idx}"] = tokens_to_grid(cells[j], pool=1).astype(np.float16)
                         heat[f"tokens/f{idx}"] = tokens_to_grid(rel[j]).astype(np.float16)
                         heat[f"gradcam/f{idx}"] = cam.maps[j].astype(np.float16)
+                    del cells, rel, cam
                 if progress:
                     progress(min(1.0, (start + self.batch_size) / n))
         p = np.concatenate(probs)

@@ -91,7 +91,7 @@ def _mel_filterbank_f64(n_freqs: int, sr: int, n_mels: int) -> np.ndarray:
     return np.maximum(0.0, np.minimum(down, up))
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=8)  # keyed by (sr, win, hop): three per sample rate; small modules, bounded anyway
 def _mel_transform(sr: int, win: int, hop: int) -> torchaudio.transforms.MelSpectrogram:
     """The seed's MelSpectrogram for one resolution, built once, in float64.
 
@@ -150,13 +150,47 @@ def _resize_pil_bilinear(x: np.ndarray) -> np.ndarray:
     return np.asarray(img.resize((_N_TIME, _N_MELS), Image.BILINEAR), dtype=np.float32)
 
 
+#: Most STFT values (frames x frequency bins) held at once; longer tracks are transformed in
+#: chunks of frames (complex128: 4 Mi values = 64 MiB), e.g. channel 0 beyond ~2.5 min at 22050 Hz.
+_MAX_STFT_VALUES = 1 << 22
+
+
+def _mel_power(sr: int, win: int, hop: int, x: torch.Tensor) -> torch.Tensor:
+    """``_mel_transform(sr, win, hop)(x)``, float64 ``(128, frames)``, with bounded memory.
+
+    Short inputs go through the transform as is. Long ones (a 10-minute track's
+    channel 0 STFT alone is 265 MB of complex128) are reflect-padded once as
+    ``center=True`` does, then cut into runs of whole frames, each transformed with
+    the same window, power and filterbank, and concatenated: the same frames, and
+    the same values up to float64 rounding.
+    """
+    transform = _mel_transform(sr, win, hop)
+    spec = transform.spectrogram
+    n_freq = spec.n_fft // 2 + 1
+    pad = spec.n_fft // 2
+    n_frames = 1 + (x.numel() + 2 * pad - spec.n_fft) // hop
+    step = max(1, _MAX_STFT_VALUES // n_freq)
+    if n_frames <= step or not spec.center or x.numel() <= pad:
+        return transform(x)
+    xp = torch.nn.functional.pad(x[None, None], (pad, pad), mode=spec.pad_mode)[0, 0]
+    out = []
+    for t0 in range(0, n_frames, step):
+        t1 = min(n_frames, t0 + step)
+        seg = xp[t0 * hop : (t1 - 1) * hop + spec.n_fft]
+        stft = torch.stft(seg, n_fft=spec.n_fft, hop_length=hop, win_length=spec.win_length,
+                          window=spec.window, center=False, normalized=False, onesided=True, return_complex=True)
+        out.append(transform.mel_scale(stft.abs().pow(spec.power)))
+        del stft
+    return torch.cat(out, dim=-1)
+
+
 def _log_mel_channels(wave: np.ndarray, sr: int) -> np.ndarray:
     """float64 (N,) checked waveform -> float32 (3, 128, 1500) features."""
     x = torch.from_numpy(np.ascontiguousarray(wave))
     channels = []
     with torch.inference_mode():
         for win, hop in _resolutions(sr):
-            mel = _mel_transform(sr, win, hop)(x)  # float64 (128, 1 + N // hop)
+            mel = _mel_power(sr, win, hop, x)  # float64 (128, frames)
             log_mel = torch.log(mel + _LOG_EPS).numpy().astype(np.float32)
             channels.append(_resize_pil_bilinear(log_mel))
     return np.stack(channels)
