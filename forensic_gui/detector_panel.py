@@ -270,6 +270,11 @@ class DetectorPanel(QWidget):
         self.explain_plot.setMinimumHeight(120)
         self.explain_plot.setMaximumHeight(150)
         self.explain_plot.plotItem.addLegend(offset=(6, 4), labelTextColor="#DDDDDD")
+        # values as they are (a distance of 0.75 must not read "750" with a clipped "(m)" SI prefix),
+        # with room for 4-5 character tick labels such as "0.750"
+        for axis in ("left", "bottom"):
+            self.explain_plot.getAxis(axis).enableAutoSIPrefix(False)
+        self.explain_plot.getAxis("left").setWidth(52)
         self.explain_plot.hide()
         lay.addWidget(self.explain_plot)
         self.references = ReferenceStrip()
