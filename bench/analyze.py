@@ -70,9 +70,10 @@ In one run it
 4. **measures peak RSS** (``--skip-rss`` to leave out; run before step 3 so it is not
    held up by the long baseline, and never concurrently with a timing) of a separate process
    (``python bench/analyze.py --rss-child CLIP``) that loads the detectors and
-   analyses the ``--rss-minutes`` clip: ``resource.getrusage(RUSAGE_CHILDREN)``
-   after it exits (Linux ``ru_maxrss``, KiB), cross-checked with the child's own
-   ``RUSAGE_SELF``.
+   analyses the ``--rss-minutes`` clip: the child's own peak (``VmHWM``,
+   :func:`bench.memory.peak_rss_bytes`). ``RUSAGE_CHILDREN`` is also recorded but
+   over-reads: Linux keeps the parent's resident size at fork time in the child's
+   ``ru_maxrss`` across ``exec``.
 
 It prints a table (times, ratio, RSS, device, CPU model, torch threads) and writes
 the figures as JSON (``--out``, default ``<work>/bench_analyze.json``).
@@ -99,6 +100,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.memory import peak_rss_bytes  # noqa: E402
 
 SAMPLE = ROOT / "resources" / "samples" / "WDA_AlexandriaOcasioCortez_000.mp4"
 FPS = 25
@@ -496,7 +498,7 @@ def rss_child(clip: Path, ids: list[str], device: str, threads: int) -> None:
     dets, load_s = load_detectors(ids, device)
     timing = time_engine(clip, dets, device)
     print("RSS_CHILD " + json.dumps({"load_s": load_s, "analyze_s": timing["total_s"], "stages_s": timing["stages_s"],
-                                     "peak_rss_self_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                                     "peak_rss_self_bytes": peak_rss_bytes(),
                                      "statuses": {k: v["status"] for k, v in timing["detectors"].items()}}),
           flush=True)
 
@@ -516,8 +518,9 @@ def measure_rss(clip: Path, ids: list[str], device: str, threads: int) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"RSS child failed ({proc.returncode}): {proc.stderr[-2000:]}")
     child = next(json.loads(line[10:]) for line in proc.stdout.splitlines() if line.startswith("RSS_CHILD "))
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    return {"peak_rss_bytes": peak, "peak_rss_self_bytes": child["peak_rss_self_bytes"],
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    # the child's own VmHWM: RUSAGE_CHILDREN also counts this (large) process's resident size at fork time
+    return {"peak_rss_bytes": child["peak_rss_self_bytes"], "peak_rss_children_bytes": children,
             "children_before_bytes": before * 1024, "wall_s": wall, **{k: child[k] for k in ("load_s", "analyze_s",
                                                                                              "stages_s", "statuses")}}
 
@@ -540,7 +543,7 @@ def _print_table(fig: dict) -> None:
         rows.append(("ratio baseline / analysis", f"{fig['ratio']:.2f}x (goal >= 3x)"))
     if rss:
         rows.append((f"peak RSS, {fig['rss_minutes']:g} min 1080p", f"{rss['peak_rss_bytes'] / gb:.2f} GiB "
-                     f"(goal <= 2 GB; child's own {rss['peak_rss_self_bytes'] / gb:.2f} GiB)"))
+                     f"(goal <= 2 GB; ru_maxrss incl. the parent at fork {rss['peak_rss_children_bytes'] / gb:.2f} GiB)"))
         rows.append(("  its analysis time", f"{rss['analyze_s']:.1f} s"))
     w = max(len(k) for k, _ in rows)
     print("\n".join(f"{k.ljust(w)}  {v}" for k, v in rows), flush=True)

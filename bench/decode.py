@@ -8,7 +8,7 @@ phone footage) in a temp folder, then measures in the same run:
   runs, seek only across keyframe gaps) — time and sampled frames/s;
 * the naive baseline: decode from the start up to each sampled frame (what a
   reader without keyframe seeking does), and one fresh seek per frame;
-* peak RSS of this process (resource.getrusage).
+* peak RSS of this process (VmHWM, :func:`bench.memory.peak_rss_bytes`).
 
 Usage: ``python bench/decode.py [--seconds 20] [--fps 30] [--size 1920x1080]``
 """
@@ -16,7 +16,6 @@ Usage: ``python bench/decode.py [--seconds 20] [--fps 30] [--size 1920x1080]``
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -47,8 +46,10 @@ def make_clip(path: Path, seconds: int, fps: int, w: int, h: int) -> Path:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (Linux ru_maxrss is KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set size of this process in MiB (:func:`bench.memory.peak_rss_bytes`)."""
+    from bench.memory import peak_rss_bytes
+
+    return peak_rss_bytes() / 2**20
 
 
 def main() -> None:

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from bench.memory import peak_rss_bytes
+
 REPO = Path(__file__).resolve().parent.parent
 
 #: Real media the mutations start from (read only; bytes are copied before mutating).
@@ -387,7 +389,7 @@ def _worker_main() -> None:
         except BaseException as exc:  # noqa: BLE001 - the point is to catch everything
             res.update(kind="crash", error=type(exc).__name__, message=str(exc)[:500],
                        traceback=traceback.format_exc())
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss = peak_rss_bytes() / 2**20  # own address space only (ru_maxrss inherits the parent's)
         res["rss_mb"] = rss
         if rss > RSS_LIMIT_MB and res["kind"] != "crash":
             res.update(kind="memory", error=res.get("error", ""),
