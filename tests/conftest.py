@@ -80,3 +80,17 @@ def which_or_skip(tool: str) -> str:
     if path is None:
         pytest.skip(f"{tool} is not installed (.ci/run installs it with apt-get)")
     return path
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    """The workbench main window, shown offscreen, with its results, settings and user data under ``tmp_path``."""
+    from forensic_gui.analysis import ResultStore
+    from forensic_gui.app import MainWindow
+
+    monkeypatch.setenv("FORENSIC_WORKBENCH_DATA", str(tmp_path / "data"))
+    win = MainWindow(store=ResultStore(tmp_path / "results"), settings_path=tmp_path / "settings.ini")
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()

@@ -17,20 +17,9 @@ from PySide6.QtCore import QElapsedTimer, QPoint, Qt, QTimer  # noqa: E402
 
 from conftest import SAMPLES  # noqa: E402
 from engine.media import VideoReader  # noqa: E402
-from forensic_gui.analysis import ResultStore  # noqa: E402
 from forensic_gui.app import MainWindow  # noqa: E402
 
 SAMPLE = SAMPLES / "WDA_AlexandriaOcasioCortez_000.mp4"
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("FORENSIC_WORKBENCH_DATA", str(tmp_path / "data"))
-    win = MainWindow(store=ResultStore(tmp_path / "results"), settings_path=tmp_path / "settings.ini")
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
 
 
 def _open(qtbot, win, path=SAMPLE, prepared=True):

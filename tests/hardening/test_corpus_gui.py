@@ -7,21 +7,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from forensic_gui.analysis import ResultStore  # noqa: E402
-from forensic_gui.app import MainWindow  # noqa: E402
 from hardening.corpus import KINDS_BY_NAME  # noqa: E402
 
 BAD = ("text_renamed_mp4", "truncated_50pct", "absurd_dims_16000")
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("FORENSIC_WORKBENCH_DATA", str(tmp_path / "data"))
-    win = MainWindow(store=ResultStore(tmp_path / "results"), settings_path=tmp_path / "settings.ini")
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.close()
 
 
 def test_bad_files_in_a_row_then_a_good_one(qtbot, window, tmp_path):
