@@ -321,11 +321,18 @@ class MediaClip:
             self._tracks = build_tracks([(f.index, f.pts, d) for f, d in zip(self.frames, dets)])
         return self._tracks
 
-    def face_crops(self, policy: str, track: int = 0) -> list[tuple[Frame, Any]]:
+    def face_crops(self, policy: str, track: int = 0, cache: bool = True) -> list[tuple[Frame, Any]]:
         """``(frame, FaceCrop)`` for each sampled frame where face track ``track`` is present.
 
         Crops use the track's smoothed boxes and the named crop policy
         (``engine.faces.CROP_POLICIES``); computed once per (policy, track).
+
+        Args:
+            policy: crop policy name. track: face track index (0 = main face).
+            cache: keep the crops for later callers. ``False`` for policies at native
+                resolution that one consumer reads once (``freq_square1p5`` crops of a
+                1080p face are about 8 MB each, 250-300 MB for 32 frames); an existing
+                cached entry is still returned.
         """
 
         def compute():
@@ -340,7 +347,15 @@ class MediaClip:
                 for e in tracks[track].entries
             ]
 
-        return self.cached(("crops", policy, track), compute)
+        key = ("crops", policy, track)
+        if not cache and key not in self._cache:
+            return compute()
+        return self.cached(key, compute)
+
+    def forget(self, key: Any) -> None:
+        """Drop one entry of the per-clip cache (no error when absent), e.g. a large array
+        the analysis has already copied into its result."""
+        self._cache.pop(key, None)
 
     def dense_face_crops(self, fps: float = 25.0, max_s: float = 16.0, policy: str = "tmc_shifted1p4_224",
                          track: int = 0) -> "DenseFaces":
@@ -415,7 +430,8 @@ class MediaClip:
         from .features import azimuthal_spectra
 
         return self.cached(
-            ("azimuthal", track), lambda: azimuthal_spectra([c.image for _, c in self.face_crops("freq_square1p5", track)])
+            ("azimuthal", track),
+            lambda: azimuthal_spectra([c.image for _, c in self.face_crops("freq_square1p5", track, cache=False)]),
         )
 
     def display_spectrogram(self, sr: int = 16000):
@@ -911,6 +927,8 @@ def analyze(
                     arrays["display_spectrogram/times_s"] = np.asarray(spec.times_s)
                     arrays["display_spectrogram/freqs_hz"] = np.asarray(spec.freqs_hz)
                     features[name] = _array_summary(spec.db)
+                    clip.forget(("display_spectrogram", 16000))  # the float16 copy above is what is kept
+                del spec
                 continue
             else:
                 raise KeyError(f"unknown feature {name!r}")
@@ -924,6 +942,7 @@ def analyze(
         else:
             features[name] = None
         stages.report("features", "Computing audio and image features", (i + 1) / max(len(wanted), 1))
+    trim_heap()  # the features' transient STFT buffers and the face detector's image pyramids
 
     results: list[DetectorResult] = []
     for k, det in enumerate(detectors):

@@ -26,7 +26,10 @@ relevancy after Chefer et al., ICCV 2021). Read top to bottom:
   ``relevancy (seed token grid)`` (key ``tokens/f<frame_index>``): the seed's
   picture, token relevance laid out on a 32×32 grid; and ``Grad-CAM`` on the
   last MBConv stage (key ``gradcam/f<frame_index>``). Both are ``float16`` in crop coordinates;
-  ``FaceCrop.heatmap_to_frame`` maps them onto the frame.
+  ``FaceCrop.heatmap_to_frame`` maps them onto the frame. All three views and the
+  crop's score come from one shared forward/backward per ``explain_batch`` crops
+  (:func:`engine.explain.relevancy_gradcam_maps`); without ``explain`` a plain
+  no-grad forward scores the crops.
 """
 
 from __future__ import annotations
@@ -53,11 +56,11 @@ class EffViTDetector:
             :func:`engine.weights.find_model_dir` ``("deepfake.effvit")``.
         batch_size: crops per forward pass.
         explain: compute relevancy and Grad-CAM maps (the costly part on CPU).
-        explain_batch: crops per relevancy / Grad-CAM forward+backward. Their memory grows
-            with it (the 1025x1025 attention maps of every block are kept with their
-            gradients: roughly 0.4 GB per crop on CPU; with 8 a 10-minute analysis peaked
-            at 5.4 GB), their per-crop cost hardly does, so the maps are computed a few
-            crops at a time (each crop's maps do not depend on the others in its batch).
+        explain_batch: crops per shared relevancy + Grad-CAM forward/backward. Memory grows
+            with it: the 1025x1025 attention map of every block is kept for the backward
+            pass, about 0.45 GB per crop on CPU at the peak (the gradients are consumed
+            block by block), while the per-crop time hardly changes; so one crop at a
+            time by default (each crop's maps do not depend on the others in its batch).
 
     Raises:
         engine.weights.WeightsNotFound / WeightsIntegrityError: missing or tampered weights.
@@ -72,7 +75,7 @@ class EffViTDetector:
     aggregation: ClassVar[str] = "mean of per-crop sigmoid P(fake) over the main face track (seed 2 §2.4)"
 
     def __init__(self, device: str = "cpu", model_dir: str | Path | None = None, batch_size: int = 8,
-                 explain: bool = True, explain_batch: int = 2):
+                 explain: bool = True, explain_batch: int = 1):
         from engine.models import create_model
 
         self.device = torch.device(resolve_device(device))
@@ -114,7 +117,7 @@ class EffViTDetector:
         Returns:
             :class:`DetectorResult` (status ``"skipped"`` when no face was found).
         """
-        from engine.explain import gradcam_maps, spatial_relevancy_maps, tokens_to_grid
+        from engine.explain import relevancy_gradcam_maps, tokens_to_grid
         from engine.models.effvit import preprocess_crops
 
         params = {"crop_policy": self.crop_policy, "track": self.track, "threshold": self.threshold,
@@ -137,24 +140,26 @@ class EffViTDetector:
             for start in range(0, n, self.batch_size):
                 clip.check_cancel()
                 x = x_all[start : start + self.batch_size].to(self.device)
-                with torch.no_grad():
-                    probs.append(torch.sigmoid(self.model(x)[:, 0]).float().cpu().numpy())
+                if not self.explain:
+                    with torch.no_grad():
+                        probs.append(torch.sigmoid(self.model(x)[:, 0]).float().cpu().numpy())
                 for sub in range(0, len(x) if self.explain else 0, self.explain_batch):
                     xs = x[sub : sub + self.explain_batch]  # a few crops at a time: bounded memory
-                    cells, rel = spatial_relevancy_maps(self.model, xs, batch_size=self.explain_batch,
-                                                        return_tokens=True)
+                    # one forward/backward gives the score, both relevancy views and Grad-CAM
+                    # (backward only down to the Grad-CAM layer: no backbone weight grads)
+                    ex = relevancy_gradcam_maps(self.model, xs, self.model.gradcam_layer(),
+                                                batch_size=self.explain_batch)
+                    probs.append(1.0 / (1.0 + np.exp(-ex.logits[:, 0].astype(np.float64))))
                     clip.check_cancel()
-                    # backward only down to the Grad-CAM layer: the same maps, no backbone weight grads
-                    cam = gradcam_maps(self.model, self.model.gradcam_layer(), xs, truncate=True)
                     for j in range(len(xs)):
                         idx = frames[start + sub + j].index
-                        heat[f"f{idx}"] = tokens_to_grid(cells[j], pool=1).astype(np.float16)
-                        heat[f"tokens/f{idx}"] = tokens_to_grid(rel[j]).astype(np.float16)
-                        heat[f"gradcam/f{idx}"] = cam.maps[j].astype(np.float16)
-                    del cells, rel, cam
+                        heat[f"f{idx}"] = tokens_to_grid(ex.cells[j], pool=1).astype(np.float16)
+                        heat[f"tokens/f{idx}"] = tokens_to_grid(ex.tokens[j]).astype(np.float16)
+                        heat[f"gradcam/f{idx}"] = ex.gradcam.maps[j].astype(np.float16)
+                    del ex
                 if progress:
                     progress(min(1.0, (start + self.batch_size) / n))
-        p = np.concatenate(probs)
+        p = np.concatenate(probs).astype(np.float32)
         scores = [
             FrameScore(f.index, f.pts, float(pi), self.track,
                        [round(float(v), 2) for v in (c.box.x1, c.box.y1, c.box.x2, c.box.y2)],

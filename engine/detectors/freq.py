@@ -155,7 +155,7 @@ class FreqDetector:
             return DetectorResult(
                 **base, status="skipped", message="no face track in the sampled frames", parameters=params
             )
-        crops = clip.face_crops(self.crop_policy, self.track)
+        crops = clip.face_crops(self.crop_policy, self.track, cache=False)  # native-resolution: not kept
         crops, spectra, notes = self._spectra(clip, crops, progress)
         params["n_crops_skipped"] = len(notes)
         if not len(crops):

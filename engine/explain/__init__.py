@@ -4,7 +4,8 @@
   :func:`record_attention` (hooks released on exit), the pure rules
   :func:`avg_heads` (rule 5) and :func:`apply_self_attention_rules` (rule 6),
   :func:`relevancy_maps` / :func:`relevancy_map` (token relevance), :func:`spatial_relevancy_maps`
-  (token relevance carried onto the 7x7 cells through the embedding), and
+  (token relevance carried onto the 7x7 cells through the embedding), :func:`relevancy_gradcam_maps`
+  (scores, both relevancy views and Grad-CAM from one shared forward/backward), and
   :func:`tokens_to_grid` (seed 2 §2.5 step 5 visualisation grid).
 * :mod:`engine.explain.gradcam`      :func:`gradcam_maps` on pytorch-grad-cam's ``GradCAM``,
   returning per-map normalised *and* raw maps.
@@ -18,15 +19,25 @@ does crop -> frame). Every function documents the normalisation it applies.
 """
 
 from engine.explain.faithfulness import FaithfulnessResult, blanking_faithfulness, sigmoid_fake_prob
-from engine.explain.gradcam import GradCAMResult, fake_target, gradcam_context, gradcam_maps, make_target
+from engine.explain.gradcam import (
+    GradCAMResult,
+    fake_target,
+    gradcam_context,
+    gradcam_from_gradients,
+    gradcam_maps,
+    make_target,
+)
 from engine.explain.occlusion import OcclusionResult, occlusion_sanity
 from engine.explain.relevancy import (
     AttentionRecord,
+    RelevancyGradCAM,
     apply_self_attention_rules,
     avg_heads,
+    cls_relevancy_from_attention,
     fake_logit,
     record_attention,
     relevancy_from_attention,
+    relevancy_gradcam_maps,
     relevancy_map,
     relevancy_maps,
     spatial_relevancy_maps,
@@ -36,19 +47,23 @@ from engine.explain.relevancy import (
 __all__ = [
     "AttentionRecord",
     "FaithfulnessResult",
+    "RelevancyGradCAM",
     "GradCAMResult",
     "OcclusionResult",
     "apply_self_attention_rules",
     "avg_heads",
     "blanking_faithfulness",
+    "cls_relevancy_from_attention",
     "fake_logit",
     "fake_target",
     "gradcam_context",
+    "gradcam_from_gradients",
     "gradcam_maps",
     "make_target",
     "occlusion_sanity",
     "record_attention",
     "relevancy_from_attention",
+    "relevancy_gradcam_maps",
     "relevancy_map",
     "relevancy_maps",
     "spatial_relevancy_maps",

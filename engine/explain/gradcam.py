@@ -34,7 +34,8 @@ if TYPE_CHECKING:  # imported lazily: pytorch_grad_cam pulls in matplotlib.pyplo
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
-__all__ = ["GradCAMResult", "gradcam_maps", "gradcam_context", "make_target", "fake_target"]
+__all__ = ["GradCAMResult", "gradcam_maps", "gradcam_from_gradients", "gradcam_context", "make_target",
+           "fake_target"]
 
 Target = Union[None, int, Callable[[torch.Tensor], torch.Tensor]]
 """``None`` (the fake logit), a class index, or ``f(output_of_one_sample (C,)) -> scalar``."""
@@ -204,4 +205,44 @@ def gradcam_maps(
         maps=np.asarray(maps, dtype=np.float32),
         raw=raw,
         raw_max=raw.reshape(n, -1).max(axis=1).astype(np.float32),
+    )
+
+
+def gradcam_from_gradients(activations: np.ndarray, gradients: np.ndarray, size: tuple[int, int]) -> GradCAMResult:
+    """Grad-CAM maps from a layer's activations and their gradients already at hand.
+
+    For a caller whose own backward pass already produced ``dy/dA`` (e.g.
+    :func:`engine.explain.relevancy.relevancy_gradcam_maps`, which shares one pass
+    between relevancy and Grad-CAM). The same steps as ``pytorch_grad_cam.GradCAM``
+    and :func:`gradcam_maps`: weights ``mean_hw(dy/dA_c)``, ``ReLU(sum_c w_c A_c)``,
+    ``cv2.resize`` (bilinear) to the input size, and the library's own
+    ``scale_cam_image`` for the per-map normalisation (applied twice, as the library's
+    per-layer and aggregation steps do). A test checks equality with
+    :func:`gradcam_maps` on the same layer.
+
+    Args:
+        activations, gradients: ``float (N, C, h, w)`` of the target layer.
+        size: ``(H, W)`` input (crop) size in pixels.
+
+    Returns:
+        :class:`GradCAMResult` with ``(N, H, W)`` maps.
+
+    Raises:
+        ValueError: the arrays are not 4-D or differ in shape.
+    """
+    from pytorch_grad_cam.utils.image import scale_cam_image
+
+    a = np.asarray(activations, dtype=np.float32)
+    g = np.asarray(gradients, dtype=np.float32)
+    if a.ndim != 4 or a.shape != g.shape:
+        raise ValueError(f"activations and gradients must share an (N, C, h, w) shape, got {a.shape} and {g.shape}")
+    h, w = int(size[0]), int(size[1])
+    weights = g.mean(axis=(2, 3))
+    low = np.maximum((weights[:, :, None, None] * a).sum(axis=1), 0).astype(np.float32)  # (N, h', w')
+    maps = scale_cam_image(np.maximum(scale_cam_image(low, (w, h)), 0))
+    raw = np.maximum(np.stack([cv2.resize(m, (w, h)) for m in low]).astype(np.float32), 0)
+    return GradCAMResult(
+        maps=np.asarray(maps, dtype=np.float32),
+        raw=raw,
+        raw_max=raw.reshape(len(raw), -1).max(axis=1).astype(np.float32),
     )

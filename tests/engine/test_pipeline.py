@@ -184,3 +184,24 @@ def test_cancellable_stops_inside_forward_and_backward_passes():
     flag["stop"] = False
     model(x).sum().backward()  # hooks are gone after the block
     assert all(not m._forward_pre_hooks for m in model.modules())
+
+
+def test_uncached_face_crops_are_not_kept(tmp_path):
+    """face_crops(cache=False) computes the crops without storing them; a cached entry is still reused."""
+    from engine.faces import FaceBox, build_tracks
+    from engine.media import Frame
+    from engine.pipeline import ClipConfig, MediaClip
+
+    clip = MediaClip(tmp_path / "unused.mp4", ClipConfig(device="cpu"))
+    rgb = np.zeros((120, 160, 3), np.uint8)
+    clip._frames = [Frame(0, 0.0, rgb), Frame(5, 0.2, rgb)]
+    clip._detections = [[FaceBox(40, 30, 100, 90, 0.99)], [FaceBox(42, 32, 102, 92, 0.99)]]
+    clip._tracks = build_tracks([(f.index, f.pts, d) for f, d in zip(clip._frames, clip._detections)])
+    uncached = clip.face_crops("freq_square1p5", cache=False)
+    assert len(uncached) == 2 and ("crops", "freq_square1p5", 0) not in clip._cache
+    cached = clip.face_crops("freq_square1p5")
+    assert ("crops", "freq_square1p5", 0) in clip._cache
+    assert clip.face_crops("freq_square1p5", cache=False) is cached
+    clip.forget(("crops", "freq_square1p5", 0))
+    clip.forget(("never", "there"))
+    assert ("crops", "freq_square1p5", 0) not in clip._cache

@@ -113,8 +113,9 @@ class _StubClip:
         self.face_tracks = tracks
         self._crops = crops
 
-    def face_crops(self, policy, track=0):
+    def face_crops(self, policy, track=0, cache=True):
         assert policy == "freq_square1p5"
+        assert not cache  # native-resolution crops are not kept in the clip's cache
         return self._crops
 
     def azimuthal_spectra(self, track=0):

@@ -247,3 +247,47 @@ def test_spatial_relevancy_needs_an_embedding_axis(crops):
 
     with pytest.raises(TypeError, match="token_embedding_layer"):
         spatial_relevancy_maps(NoEmbedding(), crops)
+
+
+# --------------------------------------------------------------------------- CLS row and the shared pass
+def test_cls_row_equals_row_0_of_full_relevancy_exactly():
+    """The row-vector product from the last block back gives R[0] of rules 5 + 6 (dyadic: exact)."""
+    from engine.explain import cls_relevancy_from_attention
+
+    attn, grad = _tiny_stack(depth=4, heads=4, n=6, seed=5)
+    assert torch.equal(cls_relevancy_from_attention(attn, grad), relevancy_from_attention(attn, grad)[:, 0])
+    assert torch.equal(cls_relevancy_from_attention([a[0] for a in attn], [g[0] for g in grad]),
+                       _hand_relevancy(attn, grad)[0])
+    with pytest.raises(ValueError):
+        cls_relevancy_from_attention(attn, grad[:-1])
+    with pytest.raises(ValueError, match="no gradient"):
+        cls_relevancy_from_attention(attn, [None] * len(attn))
+
+
+def test_shared_pass_equals_separate_relevancy_and_truncated_gradcam(tiny_effvit, crops):
+    """relevancy_gradcam_maps == spatial_relevancy_maps + gradcam_maps(truncate=True) + a no-grad forward."""
+    from engine.explain import gradcam_maps, relevancy_gradcam_maps, spatial_relevancy_maps
+
+    layer = tiny_effvit.gradcam_layer()
+    ex = relevancy_gradcam_maps(tiny_effvit, crops, layer, batch_size=2)  # same batch: conv rounding differs by batch size
+    cells, tokens = spatial_relevancy_maps(tiny_effvit, crops, batch_size=2, return_tokens=True)
+    cam = gradcam_maps(tiny_effvit, layer, crops, truncate=True)
+    tiny_effvit.eval()
+    with torch.no_grad():
+        logits = tiny_effvit(crops).numpy()
+    assert ex.logits.shape == (2, 1) and ex.cells.shape == (2, 49) and ex.tokens.shape == (2, 1024)
+    np.testing.assert_allclose(ex.logits, logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ex.tokens, tokens, rtol=1e-4, atol=1e-6 * tokens.max())
+    np.testing.assert_allclose(ex.cells, cells, rtol=1e-4, atol=1e-6 * cells.max())
+    assert ex.gradcam.maps.shape == (2, 224, 224)
+    np.testing.assert_allclose(ex.gradcam.maps, cam.maps, atol=1e-5)
+    np.testing.assert_allclose(ex.gradcam.raw, cam.raw, rtol=1e-4, atol=1e-6 * cam.raw.max())
+    np.testing.assert_allclose(ex.gradcam.raw_max, cam.raw_max, rtol=1e-4)
+    assert all(p.grad is None for p in tiny_effvit.parameters())
+
+
+def test_shared_pass_rejects_a_layer_off_the_forward_path(tiny_effvit, crops):
+    from engine.explain import relevancy_gradcam_maps
+
+    with pytest.raises(RuntimeError, match="not called"):
+        relevancy_gradcam_maps(tiny_effvit, crops[:1], torch.nn.Conv2d(3, 3, 1))

@@ -79,3 +79,20 @@ def test_axes_must_match():
 def test_bad_input_raises(waveform, match):
     with pytest.raises(ValueError, match=match):
         display_spectrogram(waveform, SR)
+
+
+@pytest.mark.parametrize("block_columns", [1, 7, 100, 4096])
+def test_blockwise_stft_equals_one_librosa_call(block_columns):
+    """The column blocks give exactly the columns of librosa.stft(center=True) + amplitude_to_db(ref=max)."""
+    import librosa
+
+    rng = np.random.default_rng(4)
+    wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000 * 2) / 16000) + 0.05 * rng.standard_normal(32000))
+    wave = wave.astype(np.float32)
+    expected = librosa.amplitude_to_db(np.abs(librosa.stft(wave, n_fft=1024, hop_length=160, center=True)),
+                                       ref=np.max, top_db=80.0)
+    got = display_spectrogram(wave, 16000, block_columns=block_columns)
+    assert got.db.shape == expected.shape and got.db.dtype == np.float32
+    np.testing.assert_allclose(got.db, expected, atol=1e-3)
+    silent = display_spectrogram(np.zeros(4000, np.float32), 16000, block_columns=block_columns)
+    assert np.isfinite(silent.db).all() and (silent.db == 0).all()  # 0 dB re. a zero maximum, as librosa
