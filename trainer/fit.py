@@ -118,8 +118,8 @@ def run_fit(config_path: str | Path, out_dir: str | Path, device: str = "auto", 
     command = shlex.join(["forensic-train", *(argv if argv is not None else sys.argv[1:])])
     atomic_write_bytes(out_dir / "config.yaml", yaml.safe_dump({**cfg, "command": command}, sort_keys=False).encode())
     data = cfg["data"]
-    train_videos = resolve_videos(data["train_videos"])
-    val_videos = resolve_videos(data["val_videos"])
+    train_videos = resolve_videos(data.get("train_videos", []))  # empty for a labelled folder source
+    val_videos = resolve_videos(data.get("val_videos", []))
     overlap = {v.resolve() for v in train_videos} & {v.resolve() for v in val_videos}
     if overlap:
         raise ValueError(f"videos in both train and val: {sorted(map(str, overlap))}")
