@@ -241,6 +241,7 @@ class CameraTrainConfig:
     accelerator: str = "auto"
     devices: Any = "auto"
     strategy: str = "auto"
+    num_nodes: int = 1  # machines of a multi-node DDP run (Lightning Trainer(num_nodes=...))
     limit_train_batches: float | int | None = None
     bn_recalibrate_batches: int = 8  # re-estimate BN running statistics before each validation (0: off)
 
@@ -402,7 +403,8 @@ def fit_camera(detector_id: str, root: str | Path, content: str, fold: int, out_
     best = _best_tracker()
     trainer = pl.Trainer(
         max_epochs=cfg.max_epochs, max_time=cfg.max_time, accelerator=cfg.accelerator, devices=cfg.devices,
-        strategy=ddp_strategy(cfg.strategy, model), precision=cfg.precision, logger=CSVLogger(str(out_dir), name="logs", version=""),
+        strategy=ddp_strategy(cfg.strategy, model), num_nodes=cfg.num_nodes, precision=cfg.precision,
+        logger=CSVLogger(str(out_dir), name="logs", version=""),
         enable_checkpointing=False, callbacks=[best], limit_train_batches=cfg.limit_train_batches,
         num_sanity_val_steps=0, log_every_n_steps=1, enable_progress_bar=True,
     )

@@ -26,6 +26,12 @@ Camera-model identification (seed 1, :mod:`trainer.camera_fit`)::
     forensic-train fit camera.audio --root ROOT --content Native --fold 0 --out RUN [--config YAML]
     forensic-train evaluate --model RUN --dataset vision:ROOT --content Native --fold 0 --out DIR
     forensic-train tables vision --runs RUNS --out DIR                  # Tables II-III + significance
+
+Seed result tables end to end (:mod:`trainer.reproduce`, docs/REPRODUCE.md)::
+
+    forensic-train reproduce --list
+    forensic-train reproduce TABLE --data-root DIR --out DIR [--device cuda] [--devices N] [--num-nodes N]
+                             [--strategy ddp] [--precision 16-mixed] [--tiny] [--override KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -55,10 +61,16 @@ def main(argv: list[str] | None = None) -> int:
         from .simdevice import main_simulate
 
         return main_simulate(argv[1:])
+    if argv[:1] == ["reproduce"]:
+        from .reproduce import main_reproduce
+
+        return main_reproduce(argv[1:])
     parser = argparse.ArgumentParser(prog="forensic-train", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("tables", help="tables vision --runs DIR --out DIR: seed 1 Tables II-III + significance")
     sub.add_parser("simulate-devices", help="render real footage through simulated acquisition chains")
+    sub.add_parser("reproduce", help="TABLE --data-root DIR --out DIR: prepare -> fit -> evaluate -> table for a "
+                                     "seed result table (--list shows them)")
     f = sub.add_parser("fit", help="train one detector (YAML config, or camera.audio|camera.image with flags)")
     f.add_argument("detector", nargs="?", help="camera.audio or camera.image (deepfake detectors: --config)")
     f.add_argument("--config", type=Path)

@@ -53,6 +53,7 @@ class EffViTTrainConfig:
     accelerator: str = "auto"
     devices: Any = "auto"
     strategy: str = "auto"  # "ddp" for several GPUs / processes (gloo on CPU); see trainer.distributed
+    num_nodes: int = 1  # machines of a multi-node DDP run (Lightning Trainer(num_nodes=...))
     num_workers: int = 0
     limit_train_batches: float | int | None = None
     bn_recalibrate_batches: int = 8
@@ -343,7 +344,7 @@ def fit_effvit(train_caches: Sequence[Path], val_caches: Sequence[Path], cfg: Ef
         raise ValueError(f"{out_dir}: {offset} epochs already done, max_epochs is {cfg.max_epochs}")
     trainer = pl.Trainer(
         max_epochs=cfg.max_epochs - offset, max_time=cfg.max_time, accelerator=cfg.accelerator, devices=cfg.devices,
-        strategy=ddp_strategy(cfg.strategy, model), precision=cfg.precision,
+        strategy=ddp_strategy(cfg.strategy, model), num_nodes=cfg.num_nodes, precision=cfg.precision,
         logger=CSVLogger(str(out_dir), name="logs", version=f"resume-from-{offset}" if offset else ""),
         enable_checkpointing=False,
         callbacks=[stopper, best.callback, _resume_saver(out_dir, best, stopper, t0, wall_before)],

@@ -10,28 +10,8 @@ import pytest
 
 from conftest import DATA
 from engine.features import azimuthal_spectrum
-from engine.media import Uniform
-from engine.pipeline import ClipConfig, MediaClip
 from trainer.cli import main
 from trainer.freq_fit import fit_freq
-from trainer.sbi import self_blend
-
-
-def _faces(video, n):
-    clip = MediaClip(DATA / video, ClipConfig(sampling=Uniform(n), device="cpu"))
-    return [(c.image, c.box) for _, c in clip.face_crops("freq_square1p5")]
-
-
-def _image_dataset(root, videos_by_split, seed, n):
-    """root/{train,test}/{real,fake}/*.png: real freq crops and their self-blends."""
-    rng = np.random.default_rng(seed)
-    for split, videos in videos_by_split.items():
-        for video in videos:
-            for i, (img, _) in enumerate(_faces(video, n)):
-                for label, im in (("real", img), ("fake", self_blend(img, rng=rng).image)):
-                    d = root / split / label
-                    d.mkdir(parents=True, exist_ok=True)
-                    cv2.imwrite(str(d / f"{video.split('.')[0]}_{i:04d}.png"), cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
 
 
 def _train_on(root, out):
@@ -45,11 +25,11 @@ def _train_on(root, out):
 
 
 @pytest.fixture(scope="module")
-def two_datasets(tmp_path_factory):
+def two_datasets(tmp_path_factory, image_dataset):
     tmp = tmp_path_factory.mktemp("xtest")
     a, b = tmp / "setA", tmp / "setB"
-    _image_dataset(a, {"train": ["retalking_face5.mp4"], "test": ["single_face.mp4"]}, 1, 8)
-    _image_dataset(b, {"train": ["liveportrait_d18.mp4"], "test": ["bbaf2n.mpg"]}, 2, 8)
+    image_dataset(a, {"train": ["retalking_face5.mp4"], "test": ["single_face.mp4"]}, 1, 8)
+    image_dataset(b, {"train": ["liveportrait_d18.mp4"], "test": ["bbaf2n.mpg"]}, 2, 8)
     return tmp, a, b, _train_on(a, tmp / "model_A"), _train_on(b, tmp / "model_B")
 
 
