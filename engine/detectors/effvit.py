@@ -157,6 +157,8 @@ class EffViTDetector:
                         heat[f"tokens/f{idx}"] = tokens_to_grid(ex.tokens[j]).astype(np.float16)
                         heat[f"gradcam/f{idx}"] = ex.gradcam.maps[j].astype(np.float16)
                     del ex
+                    if progress:  # explanations take seconds per crop on CPU: report each one
+                        progress(min(1.0, (start + sub + len(xs)) / n))
                 if progress:
                     progress(min(1.0, (start + self.batch_size) / n))
         p = np.concatenate(probs).astype(np.float32)
