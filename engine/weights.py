@@ -9,7 +9,8 @@ The card records the architecture config, class names, training data, metrics,
 limitations and the SHA-256 of ``model.safetensors``. Loading refuses a weight
 file whose hash differs from its card, and never unpickles anything.
 Search path: ``$FORENSIC_MODELS_DIR`` (if set), ``resources/models`` of this
-checkout, then ``<user data dir>/models`` (platformdirs).
+checkout (or of the frozen app's bundle folder, see :func:`resources_dir`), then
+``<user data dir>/models`` (platformdirs).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,21 @@ from .io import atomic_write_bytes, atomic_write_json
 from .media.container import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_MODELS_DIR = REPO_ROOT / "resources" / "models"
+
+
+def resources_dir() -> Path:
+    """The folder holding the bundled ``models/`` and ``samples/``: the ONE resource lookup.
+
+    A source checkout or editable install: ``<repo>/resources``. The frozen app
+    (PyInstaller one-folder bundle, ``packaging/forensic_workbench.spec``): the
+    ``resources`` folder of the bundle's data folder, ``sys._MEIPASS``.
+    """
+    if getattr(sys, "frozen", False) and getattr(sys, "_MEIPASS", None):
+        return Path(sys._MEIPASS) / "resources"
+    return REPO_ROOT / "resources"
+
+
+BUNDLED_MODELS_DIR = resources_dir() / "models"
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
 CARD_SCHEMA_VERSION = 1

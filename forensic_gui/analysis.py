@@ -194,11 +194,24 @@ class AnalysisQueue(QObject):
         if self.current is not None and (path is None or self.current.path == path):
             self.worker.cancel_event.set()
 
-    def shutdown(self, timeout_ms: int = 5000) -> None:
-        """Cancel everything and stop the thread."""
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Cancel everything and stop the thread; by default wait until it has stopped.
+
+        A running ``QThread`` must never be destroyed (Qt aborts the whole process:
+        "QThread: Destroyed while thread is still running"), so closing the window
+        waits for the job to notice the cancel. That is within about a second inside
+        the detectors (checked layer by layer) and up to several seconds inside a step
+        that cannot be interrupted, such as decoding a long audio track.
+
+        Args:
+            timeout_ms: give up waiting after this many milliseconds (``None``: no limit).
+
+        Returns:
+            True when the thread has stopped.
+        """
         self.cancel()
         self.thread.quit()
-        self.thread.wait(timeout_ms)
+        return bool(self.thread.wait() if timeout_ms is None else self.thread.wait(int(timeout_ms)))
 
     def _next(self) -> None:
         if self.current is not None or not self.pending:

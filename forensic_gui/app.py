@@ -1088,7 +1088,10 @@ class MainWindow(QMainWindow):
         self.playback.set_server(None)
         if self.server is not None:
             self.server.close()
-        self.queue.shutdown()
+        if self.queue.busy:
+            self.statusBar().showMessage("Stopping the running analysis…")
+            QApplication.processEvents()
+        self.queue.shutdown()  # waits for the worker: a running QThread must not be destroyed
         super().closeEvent(event)
 
 
@@ -1141,15 +1144,41 @@ class _AudioSync:
             self.player.setPosition(int(self.win.playback.time_s * 1000))
 
 
+def _pop_quit_after(argv: list[str]) -> tuple[list[str], int | None]:
+    """Remove ``--quit-after MS`` / ``--quit-after=MS`` from ``argv``; return (rest, MS or None)."""
+    rest: list[str] = []
+    ms: int | None = None
+    it = iter(argv)
+    for a in it:
+        if a == "--quit-after":
+            ms = int(next(it, "0"))
+        elif a.startswith("--quit-after="):
+            ms = int(a.split("=", 1)[1])
+        else:
+            rest.append(a)
+    return rest, ms
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``forensic-gui`` console script: ``forensic-gui [FILE_OR_FOLDER ...]``."""
-    argv = sys.argv if argv is None else argv
+    """Entry point of the ``forensic-gui`` console script: ``forensic-gui [FILE_OR_FOLDER ...]``.
+
+    ``--quit-after MS`` (smoke tests, e.g. of the frozen app with ``QT_QPA_PLATFORM=offscreen``):
+    close the main window (as the user would) MS milliseconds after it is shown, printing one status line.
+    """
+    argv, quit_after_ms = _pop_quit_after(list(sys.argv if argv is None else argv))
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("Forensic Workbench")
     win = MainWindow()
     for p in expand_inputs(argv[1:]):
         win.add_evidence(p)
     win.show()
+    if quit_after_ms is not None:
+        def _quit() -> None:
+            print(f"forensic-gui: window shown={win.isVisible()} title={win.windowTitle()!r} "
+                  f"platform={QApplication.platformName()}; quitting after {quit_after_ms} ms", flush=True)
+            win.close()  # the normal exit path: closeEvent saves settings and shuts the analysis queue down
+
+        QTimer.singleShot(max(0, quit_after_ms), _quit)
     return app.exec()
 
 

@@ -128,6 +128,50 @@ def test_cancel_stops_the_worker_within_one_second(qtbot, window):
     assert not window.store.path(window.current.evidence.sha256).exists()  # nothing partial saved
 
 
+def test_closing_the_window_during_an_analysis_stops_the_worker_first(qtbot, window):
+    """Closing while a detector runs cancels the job and waits for the worker thread: a QThread
+    destroyed while running aborts the whole process (found with the frozen app)."""
+    _open(qtbot, window, prepared=False)
+    qtbot.waitUntil(lambda: not window.queue.busy, timeout=180000)
+    stages = []
+    window.queue.progress.connect(lambda job, stage, f: stages.append(stage))
+    window.analyse_current(["deepfake.effvit"], "cpu")
+    qtbot.waitUntil(lambda: any("Running" in s for s in stages), timeout=120000)
+    assert window.queue.busy and window.queue.thread.isRunning()
+    t0 = time.perf_counter()
+    window.close()
+    assert not window.queue.thread.isRunning(), "the analysis thread outlived the window"
+    assert time.perf_counter() - t0 < 10.0
+    assert not window.store.path(window.current.evidence.sha256).exists()  # nothing partial saved
+
+
+def test_closing_waits_for_a_step_that_cannot_be_interrupted(qtbot, window, monkeypatch):
+    """A step that does not look at the cancel flag for 6 s (longer than the old 5 s wait): closing
+    still returns only once the worker thread has stopped."""
+    import engine.pipeline
+
+    from engine.pipeline import AnalysisCancelled
+
+    entered = []
+
+    def slow_analyze(path, detectors, cancel=None, **kwargs):
+        entered.append(path)
+        time.sleep(6.0)  # e.g. decoding a long audio track: no cancel check inside
+        if cancel is not None and cancel():
+            raise AnalysisCancelled(f"{path}: analysis cancelled")
+        raise AssertionError("the close did not cancel the job")
+
+    _open(qtbot, window, prepared=False)
+    qtbot.waitUntil(lambda: not window.queue.busy, timeout=180000)
+    monkeypatch.setattr(engine.pipeline, "analyze", slow_analyze)
+    window.analyse_current(["deepfake.freq"], "cpu")
+    qtbot.waitUntil(lambda: bool(entered), timeout=10000)
+    t0 = time.perf_counter()
+    window.close()
+    assert not window.queue.thread.isRunning(), "the analysis thread outlived the window"
+    assert time.perf_counter() - t0 > 4.0  # it really waited for the step
+
+
 def test_corrupt_file_shows_error_and_other_evidence_still_plays(qtbot, window, tmp_path):
     bad = tmp_path / "truncated.mp4"
     bad.write_bytes(SAMPLE.read_bytes()[:3000])
