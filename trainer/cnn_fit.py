@@ -259,8 +259,9 @@ class LabelledFaces:
 def folder_items(data: dict[str, Any], seed: int) -> tuple[list, list]:
     """``(train items, held-out items)`` of a ``data.source: folders`` config.
 
-    Lists ``data.root`` with :func:`trainer.datasets.load_dataset` (``data.dataset``:
-    ``video_folder`` (default; a single pool counts as ``train``) or ``image_folder``;
+    Lists ``data.root`` with :func:`trainer.datasets.load_dataset` (``data.dataset``: any adapter,
+    e.g. ``video_folder`` (default; a single pool counts as ``train``), ``image_folder``, ``celebdf``
+    (its real and Celeb-synthesis training videos; the official test list is never trained on);
     ``data.numeric_labels`` for ``0``/``1`` class folders, e.g. ``'1=real'`` for seed 3's
     ``train/{0,1}``). Held-out = split ``val``; without any, ``data.val_fraction`` (default 0.1)
     of each class's ``train`` groups, permuted with ``seed``, at least one group per class
@@ -270,13 +271,13 @@ def folder_items(data: dict[str, Any], seed: int) -> tuple[list, list]:
         ValueError: no ``data.root``, unknown ``data.dataset``, no training items of either class.
         trainer.datasets.DatasetLayoutError: the folder does not have the adapter's layout.
     """
-    from trainer.datasets import load_dataset
+    from trainer.datasets import ADAPTERS, load_dataset
 
     if not data.get("root"):
-        raise ValueError("data.source: folders needs data.root (a video_folder / image_folder dataset)")
+        raise ValueError("data.source: folders needs data.root (a labelled dataset folder)")
     name = data.get("dataset", "video_folder")
-    if name not in ("video_folder", "image_folder"):
-        raise ValueError(f"data.dataset must be 'video_folder' or 'image_folder', got {name!r}")
+    if name not in ADAPTERS:
+        raise ValueError(f"data.dataset must be one of {', '.join(sorted(ADAPTERS))}, got {name!r}")
     options: dict[str, Any] = {}
     if data.get("numeric_labels"):
         options["numeric_labels"] = data["numeric_labels"]

@@ -417,8 +417,13 @@ def _run_config(cfg: dict, stem: str, train: list, val: list, cache_dir: Path, r
     data["cache_dir"] = str(cache_dir)
     if doc.get("detector") in ("deepfake.av", "syncnet") and not data.get("av_cache_dir"):
         data["av_cache_dir"] = str(cache_dir.parent / "av")
-    data["train_videos"] = [glob.escape(str(it.path)) for it in train]
-    data["val_videos"] = [glob.escape(str(it.path)) for it in val]
+    if data.get("source") == "folders":
+        # labelled real and fake videos of the dataset itself (deepfake.cnn, spec §3.1): the fitter lists
+        # data.root with data.dataset's adapter and makes its own train / held-out split
+        data["root"] = str(source)
+    else:
+        data["train_videos"] = [glob.escape(str(it.path)) for it in train]
+        data["val_videos"] = [glob.escape(str(it.path)) for it in val]
     card = doc.setdefault("card", {})
     card["training_data"] = (card.get("training_data", "") + f" Made by forensic-train reproduce from {source} "
                              f"(config configs/reproduce/{stem}.yaml).").strip()

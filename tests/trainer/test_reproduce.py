@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import DATA
 from trainer.cli import main
@@ -154,3 +155,30 @@ def test_ffpp_methods_end_to_end_with_fast_detector(tmp_path):
     assert (run / "reproduce_config.yaml").exists() and (run / "model.safetensors").exists()
     card = json.loads((run / "card.json").read_text())
     assert card["detector_id"] == "deepfake.freq" and "000.mp4" in card["training_data"]
+
+
+def test_celebdf_end_to_end_trains_the_cnn_on_labelled_fakes(tmp_path):
+    """Celeb-DF layout -> deepfake.cnn fitted on the dataset's own real AND Celeb-synthesis training videos
+    (data.source: folders, spec §3.1; never on the official test list) + the triplet network -> official
+    test list -> table with the seed's numbers."""
+    data = tmp_path / "data" / "Celeb-DF-v2"
+    vids = ["retalking_face5.mp4", "liveportrait_d18.mp4", "single_face.mp4"]
+    tree = {"Celeb-real/id0_0000.mp4": 0, "Celeb-real/id1_0000.mp4": 1, "Celeb-real/id2_0000.mp4": 2,
+            "Celeb-real/id3_0000.mp4": 0, "YouTube-real/00000.mp4": 1,
+            "Celeb-synthesis/id0_id1_0000.mp4": 2, "Celeb-synthesis/id1_id0_0000.mp4": 0,
+            "Celeb-synthesis/id2_id0_0000.mp4": 1, "Celeb-synthesis/id3_id1_0000.mp4": 2}
+    for rel, k in tree.items():
+        (data / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(DATA / vids[k], data / rel)
+    (data / "List_of_testing_videos.txt").write_text("1 Celeb-real/id2_0000.mp4\n0 Celeb-synthesis/id2_id0_0000.mp4\n")
+    out = tmp_path / "out"
+    assert main(["reproduce", "celebdf", "--data-root", str(data.parent), "--out", str(out), "--device", "cpu",
+                 "--tiny"]) == 0
+    cfg = yaml.safe_load((out / "runs" / "cnn.celebdf" / "reproduce_config.yaml").read_text())
+    assert cfg["data"]["source"] == "folders" and cfg["data"]["root"] == str(data) and "train_videos" not in cfg["data"]
+    card = json.loads((out / "runs" / "cnn.celebdf" / "card.json").read_text())
+    trained_on = json.dumps(card["training"])
+    assert "id2_0000" not in trained_on and "id2_id0_0000" not in trained_on  # the test list is never trained on
+    rows = _rows(out / "tables" / "celebdf" / "comparison.csv")
+    assert {r["model"] for r in rows} == {"triplet.celebdf", "cnn.celebdf"}
+    assert any(r["model"] == "cnn.celebdf" and r["metric"] == "accuracy" and float(r["paper"]) == 0.96 for r in rows)
