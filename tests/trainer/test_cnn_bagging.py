@@ -103,7 +103,7 @@ def test_folder_items_holds_out_groups_per_class(tmp_path):
     with pytest.raises(ValueError, match="data.root"):
         folder_items({"dataset": "image_folder"}, seed=0)
     with pytest.raises(ValueError, match="data.dataset"):
-        folder_items({"root": str(root), "dataset": "ffpp"}, seed=0)
+        folder_items({"root": str(root), "dataset": "no_such_dataset"}, seed=0)
 
 
 def test_fit_refuses_bagging_on_sbi_and_caches_with_folders(tmp_path):
