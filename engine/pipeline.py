@@ -212,11 +212,20 @@ class MediaClip:
             for h in handles:
                 h.remove()
 
-    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """Generic per-clip cache for derived tensors (features a detector computes)."""
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
+    def cached(self, key: Any, compute: Callable[[], Any], keep: bool = True) -> Any:
+        """Generic per-clip cache for derived tensors (features a detector computes).
+
+        Args:
+            key: cache key. compute: makes the value when it is not cached.
+            keep: store a newly computed value (``False`` for large values one consumer
+                reads once); an existing entry is returned either way.
+        """
+        if key in self._cache:
+            return self._cache[key]
+        value = compute()
+        if keep:
+            self._cache[key] = value
+        return value
 
     # ------------------------------------------------------------------ media
     @property
@@ -347,10 +356,7 @@ class MediaClip:
                 for e in tracks[track].entries
             ]
 
-        key = ("crops", policy, track)
-        if not cache and key not in self._cache:
-            return compute()
-        return self.cached(key, compute)
+        return self.cached(("crops", policy, track), compute, keep=cache)
 
     def forget(self, key: Any) -> None:
         """Drop one entry of the per-clip cache (no error when absent), e.g. a large array
@@ -434,15 +440,19 @@ class MediaClip:
             lambda: azimuthal_spectra([c.image for _, c in self.face_crops("freq_square1p5", track, cache=False)]),
         )
 
-    def display_spectrogram(self, sr: int = 16000):
-        """dB spectrogram for the GUI (``DisplaySpectrogram``), or None without audio."""
+    def display_spectrogram(self, sr: int = 16000, cache: bool = True):
+        """dB spectrogram for the GUI (``DisplaySpectrogram``), or None without audio.
+
+        ``cache=False``: do not keep it on the clip (the analysis stores a float16 copy in
+        its result; the float32 array of 10 minutes at 16 kHz is about 120 MB).
+        """
         from .features import display_spectrogram
 
         def compute():
             track = self.audio(sr)
             return display_spectrogram(track.waveform, sr) if track.has_audio else None
 
-        return self.cached(("display_spectrogram", sr), compute)
+        return self.cached(("display_spectrogram", sr), compute, keep=cache)
 
 
 @dataclass(frozen=True)
@@ -921,13 +931,12 @@ def analyze(
             elif name == "azimuthal_spectra":
                 value = clip.azimuthal_spectra() if clip.face_tracks else None
             elif name == "display_spectrogram":
-                spec = clip.display_spectrogram()
+                spec = clip.display_spectrogram(cache=False)  # the float16 copy below is what is kept
                 if spec is not None:
                     arrays["display_spectrogram/db"] = spec.db.astype(np.float16)
                     arrays["display_spectrogram/times_s"] = np.asarray(spec.times_s)
                     arrays["display_spectrogram/freqs_hz"] = np.asarray(spec.freqs_hz)
                     features[name] = _array_summary(spec.db)
-                    clip.forget(("display_spectrogram", 16000))  # the float16 copy above is what is kept
                 del spec
                 continue
             else:

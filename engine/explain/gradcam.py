@@ -197,15 +197,9 @@ def gradcam_maps(
             raise
         acts = cam.activations_and_grads.activations[0].numpy()
         grads = cam.activations_and_grads.gradients[0].numpy()
-        low = cam.get_cam_image(xin, target_layer, targets, acts, grads)  # (N, h', w')
-    low = np.maximum(low, 0).astype(np.float32)
-    raw = np.stack([cv2.resize(m, (int(w), int(h))) for m in low]).astype(np.float32)
-    raw = np.maximum(raw, 0)
-    return GradCAMResult(
-        maps=np.asarray(maps, dtype=np.float32),
-        raw=raw,
-        raw_max=raw.reshape(n, -1).max(axis=1).astype(np.float32),
-    )
+    # the raw maps from the same activations and gradients (the library returns only normalised maps)
+    raw = gradcam_from_gradients(acts, grads, (int(h), int(w)))
+    return GradCAMResult(maps=np.asarray(maps, dtype=np.float32), raw=raw.raw, raw_max=raw.raw_max)
 
 
 def gradcam_from_gradients(activations: np.ndarray, gradients: np.ndarray, size: tuple[int, int]) -> GradCAMResult:

@@ -217,14 +217,25 @@ def cls_relevancy_from_attention(maps: Sequence[torch.Tensor], grads: Sequence[t
     """
     if not maps or len(maps) != len(grads):
         raise ValueError(f"need one gradient per attention map, got {len(maps)} maps and {len(grads)} grads")
-    n = maps[0].shape[-1]
-    v = torch.zeros(*maps[0].shape[:-3], 1, n, dtype=maps[0].dtype, device=maps[0].device)
-    v[..., 0, 0] = 1.0
+    v = _cls_row_start(maps[0])
     for attn, grad in zip(reversed(list(maps)), reversed(list(grads))):
         if grad is None:
             raise ValueError("an attention map has no gradient (the backward pass did not reach it)")
-        v = v + torch.matmul(v, avg_heads(attn, grad))
+        v = _cls_row_step(v, attn, grad)
     return v[..., 0, :]
+
+
+def _cls_row_start(attn: torch.Tensor) -> torch.Tensor:
+    """``e_0ᵀ`` as ``(..., 1, N)`` for maps shaped like ``attn (..., heads, N, N)``."""
+    n = attn.shape[-1]
+    v = torch.zeros(*attn.shape[:-3], 1, n, dtype=attn.dtype, device=attn.device)
+    v[..., 0, 0] = 1.0
+    return v
+
+
+def _cls_row_step(v: torch.Tensor, attn: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """One block of the CLS row, last block first: ``v (I + Ā_b) = v + v Ā_b`` (rules 5 + 6)."""
+    return v + torch.matmul(v, avg_heads(attn, grad))
 
 
 # ============================================================================ model-level
@@ -261,17 +272,13 @@ def _cls_row_backward(maps: list[torch.Tensor | None], score: torch.Tensor,
     n_blocks = len(maps)
     if n_blocks == 0:
         raise RuntimeError("no attention map was recorded in the forward pass")
-    first = maps[0]
-    n = first.shape[-1]
-    state: dict = {"next": n_blocks - 1}
-    state["v"] = torch.zeros(first.shape[0], 1, n, dtype=first.dtype, device=first.device)
-    state["v"][:, 0, 0] = 1.0
+    state: dict = {"next": n_blocks - 1, "v": _cls_row_start(maps[0])}
 
     def consume(b: int, grad: torch.Tensor) -> None:
         if b != state["next"]:
             raise RuntimeError(f"attention gradient of block {b} arrived before block {state['next']}'s")
         with torch.no_grad():
-            state["v"] = state["v"] + torch.matmul(state["v"], avg_heads(maps[b].detach(), grad))
+            state["v"] = _cls_row_step(state["v"], maps[b].detach(), grad)
         maps[b] = None
         state["next"] -= 1
 
