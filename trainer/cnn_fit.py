@@ -25,16 +25,19 @@ Data sources (YAML ``data.source``):
 
 * ``sbi`` (default): the above; balanced by construction (one fake per real), so the
   seed's bagging gives one chunk and ``train.bagging`` must be 1.
-* ``folders``: real and fake faces of a labelled folder dataset listed by the
-  generic adapters of :mod:`trainer.datasets.folders` (``data.dataset: video_folder``
-  = ``<root>/[train|val|test/]{real,fake}/*.mp4``, faces from the engine's
-  preprocessing cache :func:`trainer.cache.cache_video`; ``image_folder`` =
-  ``<root>/{train,val,test}/{real,fake}/*.png`` face images, cropped by
-  :func:`engine.detectors.cnn.image_crop`, the detector's own function). Items of
-  split ``val`` are the held-out set; without any, ``data.val_fraction`` (default 0.1)
-  of each class's groups (videos) of ``train`` is held out (seeded, at least one per
-  class). ``test`` items are left for ``forensic-train evaluate``. ``forensic-train
-  fit`` still needs ``data.train_videos: []`` and ``data.val_videos: []`` (empty).
+* ``folders``: real and fake faces of a labelled dataset (seed 3 §3.1: Celeb-DF real +
+  Celeb-synthesis), read by the shared :mod:`trainer.labelled` (also used by
+  ``deepfake.effvit`` and ``deepfake.triplet``): ``data.root`` listed by the adapter
+  ``data.dataset`` (``video_folder`` = ``<root>/[train|val|test/]{real,fake}/*.mp4``,
+  ``image_folder`` = ``<root>/{train,val,test}/{real,fake}/*.png`` face images,
+  ``celebdf``, ``ffpp`` ...); faces from the engine's preprocessing cache
+  (:func:`trainer.cache.cache_video`) or, for images, :func:`engine.detectors.cnn.image_crop`.
+  Items of split ``val`` are the held-out set; without any, ``data.val_fraction``
+  (default 0.1) of the ``train`` groups (people, real and fake together) is held out by
+  :func:`trainer.labelled.hold_out_groups` (seeded, at least one group per class when a
+  class has two). ``test`` items are left for ``forensic-train evaluate``.
+  ``data.train_videos`` / ``data.val_videos`` must be empty or absent. The run folder
+  gets ``labelled_split.json`` (the groups of each part).
 
 Bagging (spec §3.1, ``train.bagging: K`` or ``auto``): :func:`balanced_chunks` splits
 the training groups into K chunks of all minority-class groups plus a disjoint,
@@ -59,6 +62,7 @@ import numpy as np
 import torch
 
 from .effvit_fit import SBIFaceDataset
+from .labelled import labelled_split, load_faces
 
 POLICY = "mtcnn_margin40_160"
 SOURCES = ("sbi", "folders")
@@ -100,38 +104,6 @@ class CNNTrainConfig:
 
 
 # ============================================================================ data
-def load_faces(caches: Sequence[Path], policy: str = POLICY) -> dict[str, np.ndarray]:
-    """Stack one crop policy's cached faces of several videos.
-
-    Returns:
-        ``crops`` uint8 (N, S, S, 3) RGB; ``landmarks`` float32 (N, 5, 2) crop px (NaN if absent);
-        ``video`` int64 (N,) position of the source cache in ``caches``; ``frame`` int64 (N,)
-        source frame index; ``pts`` float64 (N,) seconds.
-
-    Raises:
-        ValueError: no caches, or none holds a face.
-    """
-    from engine.io import load_npz
-
-    out: dict[str, list] = {"crops": [], "landmarks": [], "video": [], "frame": [], "pts": []}
-    for v, path in enumerate(caches):
-        a = load_npz(path)
-        c = a[f"crops/{policy}"]
-        frames = a[f"crop_frames/{policy}"]
-        pts_of = dict(zip(a["frame_index"].tolist(), a["pts"].tolist()))
-        out["crops"].append(c)
-        out["landmarks"].append(a[f"landmarks/{policy}"].astype(np.float32))
-        out["video"].append(np.full(len(c), v, np.int64))
-        out["frame"].append(frames.astype(np.int64))
-        out["pts"].append(np.array([pts_of.get(int(f), np.nan) for f in frames], np.float64))
-    if not out["crops"]:
-        raise ValueError("no cached videos given")
-    stacked = {k: np.concatenate(v) for k, v in out.items()}
-    if not len(stacked["crops"]):
-        raise ValueError(f"no {policy} face crops in {len(caches)} cached videos")
-    return stacked
-
-
 def cnn_train_augment():
     """Seed 3 ``ImageDataGenerator`` (spec §3.2) as ``torchvision.transforms.v2`` on ``uint8 (3, H, W)``.
 
@@ -224,137 +196,6 @@ class LabelledFaceDataset(CNNTensors, torch.utils.data.Dataset):
     def image(self, i: int) -> tuple[np.ndarray, int]:
         """``(uint8 (S, S, 3) RGB, label)`` of item ``i`` before augmentation."""
         return self.crops[i], int(self.labels[i])
-
-
-@dataclass(frozen=True)
-class LabelledFaces:
-    """Face crops of a labelled real/fake dataset, grouped by video (``data.source: folders``).
-
-    Attributes:
-        crops: uint8 (N, 160, 160, 3) RGB ``mtcnn_margin40_160`` crops.
-        labels: int64 (N,) 0 real, 1 fake.
-        groups: int64 (N,) index into ``names`` (the source video, or the image group of an image folder).
-        names: ``list[str]`` group names, ``"<class folder>/<group>"``.
-        n_items: dataset items (videos / images) listed for this split; items without a face are dropped.
-    """
-
-    crops: np.ndarray
-    labels: np.ndarray
-    groups: np.ndarray
-    names: list[str]
-    n_items: int
-
-    def counts(self) -> dict[str, int]:
-        """``{real_groups, fake_groups, real_faces, fake_faces}``."""
-        g_label = {int(g): int(lab) for g, lab in zip(self.groups, self.labels)}
-        return {"real_groups": sum(1 for v in g_label.values() if v == 0),
-                "fake_groups": sum(1 for v in g_label.values() if v == 1),
-                "real_faces": int((self.labels == 0).sum()), "fake_faces": int((self.labels == 1).sum())}
-
-    def subset(self, idx: np.ndarray) -> "LabelledFaces":
-        """The rows ``idx`` (group indices and names kept)."""
-        return LabelledFaces(self.crops[idx], self.labels[idx], self.groups[idx], self.names, self.n_items)
-
-
-def folder_items(data: dict[str, Any], seed: int) -> tuple[list, list]:
-    """``(train items, held-out items)`` of a ``data.source: folders`` config.
-
-    Lists ``data.root`` with :func:`trainer.datasets.load_dataset` (``data.dataset``: any adapter,
-    e.g. ``video_folder`` (default; a single pool counts as ``train``), ``image_folder``, ``celebdf``
-    (its real and Celeb-synthesis training videos; the official test list is never trained on);
-    ``data.numeric_labels`` for ``0``/``1`` class folders, e.g. ``'1=real'`` for seed 3's
-    ``train/{0,1}``). Held-out = split ``val``; without any, ``data.val_fraction`` (default 0.1)
-    of each class's ``train`` groups, permuted with ``seed``, at least one group per class
-    that has two or more.
-
-    Raises:
-        ValueError: no ``data.root``, unknown ``data.dataset``, no training items of either class.
-        trainer.datasets.DatasetLayoutError: the folder does not have the adapter's layout.
-    """
-    from trainer.datasets import ADAPTERS, load_dataset
-
-    if not data.get("root"):
-        raise ValueError("data.source: folders needs data.root (a labelled dataset folder)")
-    name = data.get("dataset", "video_folder")
-    if name not in ADAPTERS:
-        raise ValueError(f"data.dataset must be one of {', '.join(sorted(ADAPTERS))}, got {name!r}")
-    options: dict[str, Any] = {}
-    if data.get("numeric_labels"):
-        options["numeric_labels"] = data["numeric_labels"]
-    if name == "video_folder":
-        options["default_split"] = "train"
-    items = load_dataset(name, data["root"], **options)
-    train = [it for it in items if it.split == "train"]
-    val = [it for it in items if it.split == "val"]
-    if not val:
-        frac = float(data.get("val_fraction", 0.1))
-        if not 0.0 <= frac < 1.0:
-            raise ValueError(f"data.val_fraction must be in [0, 1), got {frac}")
-        held: set[tuple[int, str]] = set()
-        for label in (0, 1):
-            groups = sorted({it.group for it in train if it.label == label})
-            order = [groups[i] for i in np.random.default_rng(seed).permutation(len(groups))]
-            n_val = max(1, int(round(frac * len(groups)))) if (frac > 0 and len(groups) >= 2) else 0
-            held |= {(label, g) for g in order[:n_val]}
-        val = [it for it in train if (it.label, it.group) in held]
-        train = [it for it in train if (it.label, it.group) not in held]
-    if {it.label for it in train} != {0, 1}:
-        raise ValueError(f"{data['root']}: the training split needs real and fake items, "
-                         f"got {len(train)} items of labels {sorted({it.label for it in train})}")
-    return train, val
-
-
-def labelled_faces(items: Sequence, cache_dir: Path, frames: int, device: str = "auto") -> LabelledFaces:
-    """Face crops of labelled dataset items, from the engine's own preprocessing.
-
-    Videos (:class:`trainer.datasets.VideoItem`) go through :func:`trainer.cache.cache_video`
-    (main face track, ``frames`` uniform frames, resumable npz cache in ``cache_dir``) and
-    :func:`load_faces`; images (:class:`trainer.datasets.ImageItem`) through
-    :func:`engine.detectors.cnn.image_crop` (the detector's ``score_crops`` crop).
-
-    Returns:
-        :class:`LabelledFaces` (groups = ``(label, item.group)``).
-
-    Raises:
-        ValueError: no item gave a face crop.
-    """
-    import cv2
-
-    from engine.detectors.cnn import image_crop
-    from trainer.datasets import ImageItem
-
-    from .cache import cache_video
-
-    crops, labels, groups = [], [], []
-    names: dict[tuple[int, str], int] = {}
-
-    def gid(it) -> int:
-        return names.setdefault((int(it.label), str(it.group)), len(names))
-
-    videos = [it for it in items if not isinstance(it, ImageItem)]
-    for it in items:
-        if isinstance(it, ImageItem):
-            bgr = cv2.imread(str(it.path), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise ValueError(f"{it.path}: not a readable image")
-            crops.append(image_crop(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), POLICY)[None])
-            labels.append(np.array([it.label], np.int64))
-            groups.append(np.array([gid(it)], np.int64))
-    if videos:
-        caches = [cache_video(it.path, cache_dir, frames, device).cache for it in videos]
-        faces = load_faces(caches)
-        for v, it in enumerate(videos):
-            sel = faces["video"] == v
-            if sel.any():
-                crops.append(faces["crops"][sel])
-                labels.append(np.full(int(sel.sum()), it.label, np.int64))
-                groups.append(np.full(int(sel.sum()), gid(it), np.int64))
-    if not crops:
-        raise ValueError(f"no face crops in {len(items)} dataset items")
-    by_id = sorted(names, key=names.get)
-    folder = {0: "real", 1: "fake"}
-    return LabelledFaces(np.concatenate(crops), np.concatenate(labels), np.concatenate(groups),
-                         [f"{folder[lab]}/{g}" for lab, g in by_id], len(items))
 
 
 # ============================================================================ bagging (spec §3.1)
@@ -768,14 +609,9 @@ def fit_cnn(train_caches: Sequence[Path], val_caches: Sequence[Path], train: dic
     else:
         if train_caches or val_caches:
             raise ValueError("data.source: folders reads data.root; leave data.train_videos / val_videos empty ([])")
-        train_items, val_items = folder_items(data, cfg.seed)
-        if not val_items:
-            raise ValueError(f"{data['root']}: no held-out items (no val split and too few groups to hold out)")
-        cache_dir = Path(data.get("cache_dir", out_dir / "cache"))
-        frames = int(data.get("frames_per_video", 25))  # seed 3: the first 25 face frames per video
-        device = "cpu" if cfg.accelerator == "cpu" else "auto"
-        tr_f = labelled_faces(train_items, cache_dir, frames, device)
-        va_f = labelled_faces(val_items, cache_dir, frames, device)
+        # seed 3: the first 25 face frames per video
+        split = labelled_split(data, cfg.seed, out_dir, 25, "cpu" if cfg.accelerator == "cpu" else "auto", POLICY)
+        tr_f, va_f = split.train, split.val
         k = seed_chunk_count(tr_f.labels, tr_f.groups) if cfg.bagging == "auto" else cfg.bagging
         chunks = balanced_chunks(tr_f.labels, k, cfg.seed, tr_f.groups)
         make_train = lambda idx: LabelledFaceDataset(  # noqa: E731
@@ -783,11 +619,7 @@ def fit_cnn(train_caches: Sequence[Path], val_caches: Sequence[Path], train: dic
         val_ds = LabelledFaceDataset(va_f.crops, va_f.labels, False, cfg.seed + 1, model_cfg.normalize)
         item_video, names = va_f.groups, va_f.names
         rows_of, title = FOLDER_ROWS, "ROC curve (held-out videos, real vs fake)"
-        trc, vac = tr_f.counts(), va_f.counts()
-        data_summary = {"data_source": "folders", "dataset": data.get("dataset", "video_folder"),
-                        "root": str(data["root"]), "train_items": tr_f.n_items, "val_items": va_f.n_items,
-                        **{f"train_{k_}": v for k_, v in trc.items()}, **{f"val_{k_}": v for k_, v in vac.items()},
-                        "train_faces": int(len(tr_f.crops)), "val_faces": int(len(va_f.crops))}
+        data_summary = split.summary()
     K = len(chunks)
 
     # ------------------------------------------------------------ K members, one training code path
@@ -864,11 +696,9 @@ def fit_cnn(train_caches: Sequence[Path], val_caches: Sequence[Path], train: dic
             + (f" (mean of the {K} members' softmax; vote accuracy = max voting of the members)" if K > 1 else "")
             + f"; video n={vm['n']} ({vm['n_real']} real / {vm['n_fake']} fake), frame n={fm['n']}; threshold 0.5"))
         base = str(((config or {}).get("card") or {}).get("training_data", "")).strip()
-        training_data = (f"{base} " if base else "") + (
-            f"{data.get('dataset', 'video_folder')} at {data['root']}: train {trc['real_groups']} real / "
-            f"{trc['fake_groups']} fake groups ({trc['real_faces']} / {trc['fake_faces']} faces), held-out "
-            f"{vac['real_groups']} real / {vac['fake_groups']} fake groups"
-            + (f"; bagging K={K}, chunk sizes (faces) {[int(len(c)) for c in chunks]}." if K > 1 else "."))
+        training_data = (f"{base} " if base else "") + split.describe() + (
+            f"; bagging K={K}, chunk sizes (faces) {[int(len(c)) for c in chunks]}." if K > 1 else ".")
+        split.write(out_dir)
     paper = ("Kumar, Bhavsar, Verma: Detecting Deepfakes with Metric Learning (IWBF 2020), 2D CNN of "
              "01.train_CNN.py (seed 3 §3.2)")
     paper += ("; Shiohara & Yamasaki 2022 (SBI) for the training fakes" if source == "sbi" else "")

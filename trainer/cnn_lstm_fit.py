@@ -34,7 +34,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .cnn_fit import BestValLoss, classifier_system, hardware, heldout_evaluation, load_faces, make_trainer, stopped_by
+from .cnn_fit import BestValLoss, classifier_system, hardware, heldout_evaluation, make_trainer, stopped_by
+from .labelled import load_faces
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,23 @@
-"""Training ``deepfake.effvit`` (seed 2 §2.3) on self-blended faces, with Lightning.
+"""Training ``deepfake.effvit`` (seed 2 §2.3) with Lightning, on self-blended or labelled fakes.
 
-Data: real face crops (``effvit_square224`` policy) from the preprocessing cache
-of real videos; each real crop gives one real sample and one self-blended
-pseudo-fake (``trainer.sbi``), so only real footage is needed. Videos are split
-by person (one video = one person here): validation faces never come from a
-training video.
+Data sources (YAML ``data.source``; only where the samples come from differs, the
+training loop, augmentation, early stopping, resume and DDP are one code path):
+
+* ``sbi`` (default): real face crops (``effvit_square224`` policy) from the
+  preprocessing cache of real videos (``data.train_videos`` / ``val_videos``); each
+  real crop gives one real sample and one self-blended pseudo-fake (``trainer.sbi``),
+  so only real footage is needed (:class:`SBIFaceDataset`; ``pos_weight`` 1). Videos
+  are split by person (one video = one person here): validation faces never come
+  from a training video. Card metric ``val_auc_sbi``.
+* ``folders``: the seed's data (seed 2 §2.3 trains on FF++ real + manipulated
+  frames): labelled real and fake faces of ``data.root`` listed with the adapter
+  ``data.dataset`` (``ffpp``, ``celebdf``, ``video_folder``, ``image_folder`` ...) by
+  :mod:`trainer.labelled` (the source ``deepfake.cnn`` uses): the dataset's ``val``
+  split is held out, else ``data.val_fraction`` of the training people
+  (:func:`trainer.labelled.hold_out_groups`). Training crops keep their labels
+  (:class:`LabelledEffViTDataset`), BCE ``pos_weight = n_real / n_fake`` of the training
+  faces (the seed's), validation AUC on the labelled held-out faces (card metric
+  ``val_auc``); ``labelled_split.json`` lists the groups of each part.
 
 Departures from the seed, for training from random initialisation (no
 ImageNet EfficientNet-B0 is reachable): the seed fine-tuned only blocks 13–15
@@ -35,6 +48,7 @@ import numpy as np
 import torch
 
 POLICY = "effvit_square224"
+SOURCES = ("sbi", "folders")
 
 
 @dataclass(frozen=True)
@@ -84,12 +98,31 @@ def load_faces(caches: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.concatenate(crops), np.concatenate(lms), np.concatenate(vids)
 
 
-class SBIFaceDataset(torch.utils.data.Dataset):
-    """Real crops and their self-blended fakes as model tensors.
+class EffViTTensors:
+    """Mixin: item ``i`` of a face dataset as ``deepfake.effvit`` tensors (one code path for every source).
 
-    Item ``2i`` is real crop ``i`` (label 0) and ``2i+1`` its self-blended fake
-    (label 1). Each item is preprocessed by the engine's
-    ``engine.models.effvit.preprocess_crops`` — the function the detector calls.
+    Needs ``image(i) -> (uint8 (224, 224, 3) RGB, label int 0 real / 1 fake)`` and the attributes
+    ``train``, ``seed`` and ``epoch``. Training items are augmented with
+    :func:`trainer.augment.effvit_train_augment` (seeded per ``(seed, epoch, i)``), then every item is
+    preprocessed by the engine's :func:`engine.models.effvit.preprocess_crops` — the function the
+    detector calls. Items are ``(float32 (3, 224, 224), float32 scalar label)`` (BCE target).
+    """
+
+    def __getitem__(self, i: int):
+        from engine.models.effvit import preprocess_crops
+        from trainer.augment import effvit_train_augment
+
+        image, label = self.image(i)
+        if self.train:
+            image = effvit_train_augment(image, np.random.default_rng([self.seed, self.epoch, i, 1]))
+        x = preprocess_crops(image[None])[0]
+        return x, torch.tensor(float(label))
+
+
+class SBIFaceDataset(EffViTTensors, torch.utils.data.Dataset):
+    """Real crops and their self-blended fakes (``data.source: sbi``) as model tensors (:class:`EffViTTensors`).
+
+    Item ``2i`` is real crop ``i`` (label 0) and ``2i+1`` its self-blended fake (label 1).
 
     Args:
         crops: uint8 (N,224,224,3) RGB. landmarks: float32 (N,5,2) or NaN.
@@ -115,15 +148,38 @@ class SBIFaceDataset(torch.utils.data.Dataset):
         s = self_blend(self.crops[k], lm, rng=rng) if fake else real_sample(self.crops[k])
         return s.image, int(s.label), s.blend_mask
 
-    def __getitem__(self, i: int):
-        from engine.models.effvit import preprocess_crops
-        from trainer.augment import effvit_train_augment
+    def image(self, i: int) -> tuple[np.ndarray, int]:
+        """``(uint8 (224, 224, 3) RGB, label)`` of item ``i`` before augmentation."""
+        img, label, _ = self.sample(i)
+        return img, label
 
-        image, label, _ = self.sample(i)
-        if self.train:
-            image = effvit_train_augment(image, np.random.default_rng([self.seed, self.epoch, i, 1]))
-        x = preprocess_crops(image[None])[0]
-        return x, torch.tensor(float(label))
+
+class LabelledEffViTDataset(EffViTTensors, torch.utils.data.Dataset):
+    """Labelled real / fake face crops (``data.source: folders``, seed 2 §2.3) as model tensors.
+
+    Item ``i`` is crop ``i`` with its own label; training items get the same augmentation as the
+    SBI source (:class:`EffViTTensors`).
+
+    Args:
+        crops: uint8 (N, 224, 224, 3) RGB ``effvit_square224`` crops. labels: int (N,) 0 real, 1 fake.
+        train: augment (seeded per seed, epoch, item). seed: augmentation seed.
+
+    Raises:
+        ValueError: ``crops`` and ``labels`` differ in length.
+    """
+
+    def __init__(self, crops: np.ndarray, labels: np.ndarray, train: bool, seed: int = 0):
+        if len(crops) != len(labels):
+            raise ValueError(f"{len(crops)} crops but {len(labels)} labels")
+        self.crops, self.labels = crops, np.asarray(labels, np.int64)
+        self.train, self.seed, self.epoch = train, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def image(self, i: int) -> tuple[np.ndarray, int]:
+        """``(uint8 (224, 224, 3) RGB, label)`` of item ``i`` before augmentation."""
+        return self.crops[i], int(self.labels[i])
 
 
 def _system_class():
@@ -285,23 +341,67 @@ def _resume_saver(out_dir: Path, best: "_BestState", stopper, t_start: float, wa
     return Saver()
 
 
+def _training_data(cfg: EffViTTrainConfig, data: dict[str, Any], train_caches: Sequence[Path],
+                   val_caches: Sequence[Path], out_dir: Path) -> dict[str, Any]:
+    """Where the samples come from (``data.source``); everything after this is one code path.
+
+    Returns:
+        ``{"train_ds", "val_ds"}`` (:class:`EffViTTensors` datasets of ``(float32 (3, 224, 224), float32
+        label)``), ``"pos_weight"`` (BCE, ``n_real / n_fake`` of the training samples), ``"summary"`` (data
+        counts), ``"split"`` (:class:`trainer.labelled.LabelledSplit` or None).
+
+    Raises:
+        ValueError: unknown ``data.source``; ``folders`` with video lists; no fake training face.
+    """
+    source = data.get("source", "sbi")
+    if source not in SOURCES:
+        raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
+    if source == "sbi":
+        tr_crops, tr_lm, _ = load_faces(train_caches)
+        va_crops, va_lm, _ = load_faces(val_caches)
+        return {"train_ds": SBIFaceDataset(tr_crops, tr_lm, train=True, seed=cfg.seed),
+                "val_ds": SBIFaceDataset(va_crops, va_lm, train=False, seed=cfg.seed + 1),
+                "pos_weight": 1.0,  # one fake per real: n_real / n_fake = 1
+                "summary": {"train_videos": len(train_caches), "val_videos": len(val_caches),
+                            "train_faces": int(len(tr_crops)), "val_faces": int(len(va_crops))},
+                "split": None}
+    from .labelled import labelled_split
+
+    if train_caches or val_caches:
+        raise ValueError("data.source: folders reads data.root; leave data.train_videos / val_videos empty ([])")
+    # seed 2 §2.3: 20 frames per video
+    split = labelled_split(data, cfg.seed, out_dir, 20, "cpu" if cfg.accelerator == "cpu" else "auto", POLICY)
+    n = split.train.counts()
+    if not n["fake_faces"] or not n["real_faces"]:
+        raise ValueError(f"{data['root']}: the training faces need both classes, got {n}")
+    return {"train_ds": LabelledEffViTDataset(split.train.crops, split.train.labels, train=True, seed=cfg.seed),
+            "val_ds": LabelledEffViTDataset(split.val.crops, split.val.labels, train=False, seed=cfg.seed + 1),
+            "pos_weight": n["real_faces"] / n["fake_faces"],
+            "summary": split.summary(), "split": split}
+
+
 def fit_effvit(train_caches: Sequence[Path], val_caches: Sequence[Path], cfg: EffViTTrainConfig,
-               out_dir: Path, card_info: dict[str, Any], command: str = "", resume: bool = False) -> dict[str, Any]:
+               out_dir: Path, card_info: dict[str, Any], command: str = "", resume: bool = False,
+               data: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train ``deepfake.effvit`` and export ``model.safetensors`` + ``card.json`` into ``out_dir``.
 
     After every epoch the full training state is written to ``out_dir/resume/``
     (:mod:`trainer.resume`, safetensors + JSON, never a pickle).
 
     Args:
-        train_caches, val_caches: npz caches (``trainer.cache``) of disjoint sets of videos.
+        train_caches, val_caches: npz caches (``trainer.cache``) of disjoint sets of real videos
+            (``data.source: sbi``); empty for ``folders``.
         cfg: hyper-parameters. card_info: ``training_data``, ``limitations`` … for the card.
         command: the exact command line, recorded in the card.
         resume: continue from ``out_dir/resume/`` (model, optimiser, LR schedule,
             early stopping, best epoch); ``cfg.max_epochs`` counts all epochs,
             ``cfg.max_time`` this invocation only.
+        data: the YAML ``data:`` section: ``source`` (``sbi`` default, or ``folders`` with ``root``,
+            ``dataset``, ``val_fraction``, ``cache_dir``, ``frames_per_video``; see the module docstring).
 
     Raises:
         FileNotFoundError: ``resume`` but no resume state in ``out_dir``.
+        ValueError: bad ``data`` (unknown source, ``folders`` with video lists or without held-out items).
 
     Returns:
         Summary with validation metrics, epochs, wall time, data counts.
@@ -315,17 +415,16 @@ def fit_effvit(train_caches: Sequence[Path], val_caches: Sequence[Path], cfg: Ef
     from engine.weights import ModelCard, save_weights
 
     t0 = time.time()
+    data = dict(data or {})
     pl.seed_everything(cfg.seed, workers=True)
-    tr_crops, tr_lm, tr_vid = load_faces(train_caches)
-    va_crops, va_lm, va_vid = load_faces(val_caches)
-    train_ds = SBIFaceDataset(tr_crops, tr_lm, train=True, seed=cfg.seed)
-    val_ds = SBIFaceDataset(va_crops, va_lm, train=False, seed=cfg.seed + 1)
+    out_dir = Path(out_dir)
+    src = _training_data(cfg, data, train_caches, val_caches, out_dir)
+    train_ds, val_ds, split = src["train_ds"], src["val_ds"], src["split"]
     loader = lambda ds, shuffle: torch.utils.data.DataLoader(  # noqa: E731
         ds, batch_size=cfg.batch_size, shuffle=shuffle, num_workers=cfg.num_workers,
         generator=torch.Generator().manual_seed(cfg.seed))
     model_cfg = EffViTConfig(**cfg.model)
     model = EffViT(model_cfg)
-    out_dir = Path(out_dir)
     state, wall_before = None, 0.0
     best = _BestState()
     stopper = _previous_epoch_early_stopping(cfg.patience)
@@ -338,7 +437,7 @@ def fit_effvit(train_caches: Sequence[Path], val_caches: Sequence[Path], cfg: Ef
         best.best, best.epoch, best.state, best.history = m["best"], m["best_epoch"], state.best_model, m["history"]
         stopper.prev, stopper.count = m["early_stopping"]["prev"], m["early_stopping"]["count"]
         wall_before = float(m.get("wall_time_s", 0.0))
-    system = _system_class()(model, cfg, pos_weight=1.0, resume_state=state)  # one fake per real: n_real / n_fake = 1
+    system = _system_class()(model, cfg, pos_weight=src["pos_weight"], resume_state=state)
     offset = system.epoch_offset
     if offset >= cfg.max_epochs:
         raise ValueError(f"{out_dir}: {offset} epochs already done, max_epochs is {cfg.max_epochs}")
@@ -358,23 +457,39 @@ def fit_effvit(train_caches: Sequence[Path], val_caches: Sequence[Path], cfg: Ef
         model.load_state_dict(best.state)
     wall = wall_before + time.time() - t0
     summary = {
-        "train_videos": len(train_caches), "val_videos": len(val_caches),
-        "train_faces": int(len(tr_crops)), "val_faces": int(len(va_crops)),
+        **src["summary"],
         "epochs_validated": len(best.history), "best_epoch": int(best.epoch),
         "val_auc_best": best.best, "wall_time_s": round(wall, 1),
         "val_per_epoch": best.history, "resumed_from_epoch": offset or None,
         "optimizer": cfg.optimizer, "lr": cfg.lr, "weight_decay": cfg.weight_decay,
         "hardware": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU",
     }
+    best_auc = float(best.best) if best.best is not None else float("nan")
+    paper = ("Explainable Attention Based Deepfake Detector (seed 2); Coccomini et al. EfficientNet+ViT; "
+             "Chefer et al. relevancy")
+    if split is None:
+        metrics = {"val_auc_sbi": best_auc}
+        evaluation = card_info.get("evaluation", "self-blended pairs of held-out videos' faces")
+        training_data = card_info.get("training_data", "")
+        paper += "; Shiohara & Yamasaki 2022 (SBI) for training data"
+    else:
+        summary["pos_weight"] = src["pos_weight"]
+        vc = split.val.counts()
+        metrics = {"val_auc": best_auc}
+        evaluation = card_info.get("evaluation", (
+            f"frame-level ROC AUC (epoch with the best value) on the labelled held-out real/fake faces of "
+            f"{split.dataset} ({split.root}): {vc['real_faces']} real / {vc['fake_faces']} fake {POLICY} faces of "
+            f"{vc['real_groups']} real / {vc['fake_groups']} fake groups never used in training"))
+        base = str(card_info.get("training_data", "")).strip()
+        training_data = (f"{base} " if base else "") + (
+            f"{split.describe()}; labelled real and fake faces (seed 2 §2.3), BCE pos_weight n_real/n_fake = "
+            f"{src['pos_weight']:.4g}.")
+        split.write(out_dir)
     card = ModelCard(
         detector_id="deepfake.effvit", architecture="effvit", config=dataclasses.asdict(model_cfg),
-        classes=["real", "fake"], training_data=card_info.get("training_data", ""),
-        metrics={"val_auc_sbi": float(best.best) if best.best is not None else float("nan")},
-        evaluation=card_info.get("evaluation", "self-blended pairs of held-out videos' faces"),
+        classes=["real", "fake"], training_data=training_data, metrics=metrics, evaluation=evaluation,
         limitations=list(card_info.get("limitations", [])), sha256="", init="random (no ImageNet B0 weights reachable)",
-        paper="Explainable Attention Based Deepfake Detector (seed 2); Coccomini et al. EfficientNet+ViT; "
-              "Chefer et al. relevancy; Shiohara & Yamasaki 2022 (SBI) for training data",
-        quirks=card_info.get("quirks", []), command=command,
+        paper=paper, quirks=card_info.get("quirks", []), command=command,
     )
     save_weights(model.state_dict(), card, out_dir)
     return summary

@@ -18,6 +18,8 @@ Config (YAML)::
       frames_per_video: 20             # equidistant frames per video (seed 2 §2.3 intent)
       train_videos: [glob, ...]        # real videos; one video = one person
       val_videos: [glob, ...]          # held-out people (never also in train)
+      # or, for deepfake.effvit / cnn / triplet, the dataset's own labelled fakes (trainer.labelled):
+      # source: folders, root: DIR, dataset: video_folder|image_folder|ffpp|celebdf, val_fraction: 0.1
     train: {...}                       # EffViTTrainConfig fields (effvit) / variant etc. (freq)
     card: {training_data: ..., limitations: [...], quirks: [...]}
 
@@ -129,10 +131,11 @@ def run_fit(config_path: str | Path, out_dir: str | Path, device: str = "auto", 
     val_caches = prepare(val_videos, cache_dir, frames, device)
     card_info = dict(cfg.get("card", {}))
     card_info.setdefault("training_data", "")
-    card_info["training_data"] += (
-        f" Train videos ({len(train_videos)}): {', '.join(v.name for v in train_videos)}."
-        f" Held-out videos ({len(val_videos)}): {', '.join(v.name for v in val_videos)}."
-    )
+    if train_videos or val_videos:  # a labelled source (data.source: folders) lists its own data in the card
+        card_info["training_data"] += (
+            f" Train videos ({len(train_videos)}): {', '.join(v.name for v in train_videos)}."
+            f" Held-out videos ({len(val_videos)}): {', '.join(v.name for v in val_videos)}."
+        )
     detector = cfg["detector"]
     train = dict(cfg.get("train", {}))
     seed = int(cfg.get("seed", 0))
@@ -140,7 +143,7 @@ def run_fit(config_path: str | Path, out_dir: str | Path, device: str = "auto", 
         from .effvit_fit import EffViTTrainConfig, fit_effvit
 
         tcfg = EffViTTrainConfig(seed=seed, **train)
-        summary = fit_effvit(train_caches, val_caches, tcfg, out_dir, card_info, command, resume=resume)
+        summary = fit_effvit(train_caches, val_caches, tcfg, out_dir, card_info, command, resume=resume, data=data)
     elif detector == "deepfake.freq":
         if resume:
             raise ValueError("deepfake.freq trains in one pass (SVM / MLP on cached spectra); nothing to resume")

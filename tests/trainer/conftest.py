@@ -1,4 +1,5 @@
-"""Shared generators of tiny trainer datasets (used by test_evaluate.py and test_reproduce.py)."""
+"""Shared generators of tiny trainer datasets (used by test_evaluate.py, test_reproduce.py, test_cnn_bagging.py
+and test_labelled.py)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,31 @@ def make_image_dataset(root: Path, videos_by_split: dict[str, list[str]], seed: 
     return root
 
 
+def make_video_folder(root: Path, tree: dict[str, list[str] | dict[str, str]]) -> Path:
+    """A labelled ``video_folder`` tree of copies of the bundled test videos (one file stem = one group).
+
+    Args:
+        tree: ``{"<class folder>": [bundled video, ...]}`` (copied under their own names) or
+            ``{"<class folder>": {"<new name>": "<bundled video>"}}``, with class folders such as ``real``,
+            ``fake``, ``train/real`` or ``val/fake`` (trainer.datasets.folders.video_folder layout).
+    """
+    import shutil
+
+    for folder, names in tree.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        pairs = names.items() if isinstance(names, dict) else ((n, n) for n in names)
+        for dst, src in pairs:
+            shutil.copy(DATA / src, root / folder / dst)
+    return root
+
+
 @pytest.fixture(scope="session")
 def image_dataset() -> Callable[..., Path]:
     """:func:`make_image_dataset` as a fixture."""
     return make_image_dataset
+
+
+@pytest.fixture(scope="session")
+def video_folder() -> Callable[..., Path]:
+    """:func:`make_video_folder` as a fixture."""
+    return make_video_folder

@@ -11,7 +11,8 @@ import torch
 import yaml
 
 from conftest import DATA
-from trainer.cnn_fit import balanced_chunks, folder_items, seed_chunk_count
+from trainer.cnn_fit import balanced_chunks, seed_chunk_count
+from trainer.labelled import folder_items
 
 
 # ----------------------------------------------------------------------------------------- chunk split
@@ -89,13 +90,14 @@ def _touch(root, *paths):
     return root
 
 
-def test_folder_items_holds_out_groups_per_class(tmp_path):
+def test_folder_items_holds_out_whole_groups(tmp_path):
+    """Held-out = whole groups (trainer.labelled.hold_out_groups over all classes), each class on both sides."""
     root = _touch(tmp_path, *[f"train/real/r{g}_{f:04d}.png" for g in range(5) for f in range(2)],
                  *[f"train/fake/f{g}_{f:04d}.png" for g in range(2) for f in range(2)],
                  "test/real/t_0000.png", "test/fake/u_0000.png")
     train, val = folder_items({"root": str(root), "dataset": "image_folder", "val_fraction": 0.2}, seed=0)
-    assert {(it.label, it.group) for it in val} & {(it.label, it.group) for it in train} == set()
-    assert sorted({(it.label, it.group) for it in val})[0][0] == 0 and {it.label for it in val} == {0, 1}
+    assert {it.group for it in val} & {it.group for it in train} == set()  # no group (person) on both sides
+    assert {it.label for it in val} == {0, 1} == {it.label for it in train}
     assert len({it.group for it in val if it.label == 0}) == 1 and len({it.group for it in val if it.label == 1}) == 1
     assert len(train) == 2 * 4 + 2 * 1 and all(it.split == "train" for it in train)  # test items not used
     again = folder_items({"root": str(root), "dataset": "image_folder", "val_fraction": 0.2}, seed=0)
@@ -221,17 +223,12 @@ def test_fit_folders_k1_writes_plain_single_model(tmp_path):
     assert CNNDetector(model_dir=tmp_path / "run").n_members == 1
 
 
-def test_labelled_faces_of_a_video_folder(tmp_path):
+def test_labelled_faces_of_a_video_folder(tmp_path, video_folder):
     """Video items are cropped through the engine's preprocessing cache (trainer.cache), labelled per video."""
-    import shutil
+    from trainer.labelled import labelled_faces
 
-    from trainer.cnn_fit import labelled_faces
-
-    root = tmp_path / "videos"
-    for cls, names in {"real": ["retalking_face5.mp4", "liveportrait_d18.mp4"], "fake": ["single_face.mp4"]}.items():
-        (root / cls).mkdir(parents=True)
-        for n in names:
-            shutil.copy(DATA / n, root / cls / n)
+    root = video_folder(tmp_path / "videos", {"real": ["retalking_face5.mp4", "liveportrait_d18.mp4"],
+                                              "fake": ["single_face.mp4"]})
     train, val = folder_items({"root": str(root)}, seed=0)  # video_folder, one pool = train
     assert len(val) == 1 and val[0].label == 0 and {it.label for it in train} == {0, 1}
     faces = labelled_faces(train, tmp_path / "cache", frames=2, device="cpu")

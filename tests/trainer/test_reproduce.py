@@ -1,9 +1,9 @@
 """forensic-train reproduce: prepare -> fit -> evaluate -> table end to end on tiny generated datasets (CPU).
 
 Tables run end to end here: ``freq-cross-test`` (two tiny seed-4 image folders), ``vision-table2`` (a tiny
-simulated-device VISION tree) and ``ffpp-methods`` (a tiny FF++ tree of bundled test videos, with the
-detector overridden to the fast ``deepfake.freq`` SVM). The DDP path is tested in test_fit.py /
-test_camera_fit.py (2 CPU processes, gloo).
+simulated-device VISION tree), ``ffpp-methods`` (a tiny FF++ tree of bundled test videos; deepfake.effvit on
+the labelled real + manipulated videos, a small model via --override) and ``celebdf``. The DDP path is tested in
+test_fit.py / test_camera_fit.py (2 CPU processes, gloo).
 """
 
 from __future__ import annotations
@@ -127,23 +127,26 @@ def test_vision_table2_end_to_end(tmp_path):
         assert (out / "eval" / "vision" / "Native" / "fold0" / det / "proba.json").exists()
 
 
-def test_ffpp_methods_end_to_end_with_fast_detector(tmp_path):
-    """FF++ layout -> real-video face caches -> run_fit (deepfake.freq SVM via --override) -> run_evaluate on
-    videos -> per-method table (each method scored with all originals, spec §2.6) with the seed's numbers."""
+def test_ffpp_methods_end_to_end_trains_effvit_on_labelled_fakes(tmp_path):
+    """FF++ layout -> labelled real + manipulated face caches -> run_fit (deepfake.effvit, data.source: folders as
+    seed 2 §2.3, a small model via --override) -> run_evaluate on videos -> per-method table (each method scored
+    with all originals, spec §2.6) with the seed's numbers."""
     data = tmp_path / "data"
     videos = ["retalking_face5.mp4", "liveportrait_d18.mp4", "single_face.mp4"]
     orig = data / "FF++" / "original_sequences" / "youtube" / "c23" / "videos"
     orig.mkdir(parents=True)
     for i in range(6):  # ids 000-003 -> train, the pair 004/005 -> val (the adapter's 72/14/14 group split)
         shutil.copy(DATA / videos[i % 3], orig / f"{i:03d}.mp4")
-    for method, name, src in (("Deepfakes", "004_005.mp4", videos[2]), ("Face2Face", "005_004.mp4", videos[0])):
+    for method, name, src in (("Deepfakes", "000_001.mp4", videos[1]),  # the training fake (group 000_001)
+                              ("Deepfakes", "004_005.mp4", videos[2]), ("Face2Face", "005_004.mp4", videos[0])):
         d = data / "FF++" / "manipulated_sequences" / method / "c23" / "videos"
-        d.mkdir(parents=True)
+        d.mkdir(parents=True, exist_ok=True)
         shutil.copy(DATA / src, d / name)
     out = tmp_path / "out"
     assert main(["reproduce", "ffpp-methods", "--data-root", str(data), "--out", str(out), "--device", "cpu", "--tiny",
-                 "--override", "detector=deepfake.freq", "--override", "train={variant: svm}",
-                 "--override", "table.split=val"]) == 0
+                 "--override", "data.frames_per_video=2", "--override", "table.frames=2",
+                 "--override", "train.model={trainable_blocks_from: 16, depth: 1}",
+                 "--override", "train.limit_train_batches=1", "--override", "table.split=val"]) == 0
     rows = _rows(out / "tables" / "ffpp-methods" / "comparison.csv")
     assert list(rows[0]) == ["model", "test_set", "threshold", "metric", "ours", "paper"]
     acc = {r["test_set"]: r for r in rows if r["metric"] == "accuracy"}
@@ -151,15 +154,25 @@ def test_ffpp_methods_end_to_end_with_fast_detector(tmp_path):
     assert float(acc["All"]["paper"]) == 0.9401 and float(acc["Face2Face + Original"]["paper"]) == 0.96
     n = {r["test_set"]: int(r["ours"]) for r in rows if r["metric"] == "n"}
     assert n == {"All": 4, "Deepfakes + Original": 3, "Face2Face + Original": 3}
+    assert "effvit.ffpp: trained as the seed did" in (out / "tables" / "ffpp-methods" / "comparison.md").read_text()
+    # prepare cached the labelled real AND fake videos the fitter reads (train + val split, 9 videos)
+    marker = json.loads((out / "prepare" / "ffpp.labelled_faces.f2.json").read_text())
+    assert len(marker["videos"]) == 9 and any("000_001" in v for v in marker["videos"])
     run = out / "runs" / "effvit.ffpp"
-    assert (run / "reproduce_config.yaml").exists() and (run / "model.safetensors").exists()
+    cfg = yaml.safe_load((run / "reproduce_config.yaml").read_text())
+    assert cfg["data"]["source"] == "folders" and cfg["data"]["dataset"] == "ffpp" and "train_videos" not in cfg["data"]
     card = json.loads((run / "card.json").read_text())
-    assert card["detector_id"] == "deepfake.freq" and "000.mp4" in card["training_data"]
+    assert card["detector_id"] == "deepfake.effvit" and set(card["metrics"]) == {"val_auc"}
+    assert "labelled held-out real/fake faces of ffpp" in card["evaluation"]
+    assert "ffpp at " in card["training_data"] and "train 3 real / 1 fake groups" in card["training_data"]
+    split = json.loads((run / "labelled_split.json").read_text())
+    assert split["train"] == {"real": ["000_001", "002", "003"], "fake": ["000_001"]}  # groups = FF++ id pairs
+    assert split["val"] == {"real": ["004_005"], "fake": ["004_005"]}
 
 
 def test_celebdf_end_to_end_trains_the_cnn_on_labelled_fakes(tmp_path):
-    """Celeb-DF layout -> deepfake.cnn fitted on the dataset's own real AND Celeb-synthesis training videos
-    (data.source: folders, spec §3.1; never on the official test list) + the triplet network -> official
+    """Celeb-DF layout -> deepfake.cnn and deepfake.triplet fitted on the dataset's own real AND Celeb-synthesis
+    training videos (data.source: folders, spec §3.1 / §3.5; never on the official test list) -> official
     test list -> table with the seed's numbers."""
     data = tmp_path / "data" / "Celeb-DF-v2"
     vids = ["retalking_face5.mp4", "liveportrait_d18.mp4", "single_face.mp4"]
@@ -179,6 +192,17 @@ def test_celebdf_end_to_end_trains_the_cnn_on_labelled_fakes(tmp_path):
     card = json.loads((out / "runs" / "cnn.celebdf" / "card.json").read_text())
     trained_on = json.dumps(card["training"])
     assert "id2_0000" not in trained_on and "id2_id0_0000" not in trained_on  # the test list is never trained on
+    # the triplet network too trains on the labelled real + Celeb-synthesis faces (seed 3 §3.5), people held out whole
+    tcard = json.loads((out / "runs" / "triplet.celebdf" / "card.json").read_text())
+    assert "labelled held-out real/fake faces of celebdf" in tcard["evaluation"]
+    assert "TNN fake class = the labelled fake faces" in tcard["training_data"]
+    for stem in ("triplet.celebdf", "cnn.celebdf"):
+        split = json.loads((out / "runs" / stem / "labelled_split.json").read_text())
+        train_people = set(split["train"]["real"]) | set(split["train"]["fake"])
+        val_people = set(split["val"]["real"]) | set(split["val"]["fake"])
+        assert split["val"]["real"] and split["val"]["fake"] and not train_people & val_people, stem
+        assert "id2" not in train_people | val_people  # id2's only videos are on the official test list
+    assert "trained as the seed did" in (out / "tables" / "celebdf" / "comparison.md").read_text()
     rows = _rows(out / "tables" / "celebdf" / "comparison.csv")
     assert {r["model"] for r in rows} == {"triplet.celebdf", "cnn.celebdf"}
     assert any(r["model"] == "cnn.celebdf" and r["metric"] == "accuracy" and float(r["paper"]) == 0.96 for r in rows)
