@@ -50,7 +50,7 @@ from typing import Callable, ClassVar
 import numpy as np
 import torch
 
-from engine.pipeline import DetectorResult, FrameScore, MediaClip, register_detector, resolve_device
+from engine.pipeline import DetectorResult, FrameScore, MediaClip, cache_track_crops, register_detector, resolve_device
 from engine.weights import find_model_dir, load_weights
 
 __all__ = ["C3DDetector", "clip_chunks", "gradcam3d"]
@@ -115,6 +115,8 @@ class C3DDetector:
     task: ClassVar[str] = "deepfake"
     crop_policy: ClassVar[str] = "mtcnn_margin40_160"
     track: ClassVar[int] = 0
+    #: caches this detector's face crops before the pipeline releases the frames' pixels
+    cache_frame_inputs = classmethod(cache_track_crops)
     threshold: ClassVar[float] = 0.5
     aggregation: ClassVar[str] = ("mean of the clips' softmax P(fake); clips = consecutive non-overlapping chunks of "
                                   "clip_len sampled frames of the main face track, a short last chunk padded by "

@@ -504,6 +504,11 @@ class CameraImageDetector:
                                   "(seed 1 §1.9; not the seed's first-frame quirk)")
     gradcam_layer_name: ClassVar[str] = "net.layer4 (last residual stage, 2048 ch, 8x8 cells of 32 px)"
 
+    @staticmethod
+    def cache_frame_inputs(clip: MediaClip) -> None:
+        """Cache the centre crops (:func:`center_crops`) before the pipeline releases the frames' pixels."""
+        center_crops(clip)
+
     def __init__(self, device: str = "cpu", model_dir: str | Path | None = None, batch_size: int = 8,
                  explain: bool = True):
         self.net = CameraNet(IMAGE_ID, "camera_image", model_dir, resolve_device(device))
@@ -647,6 +652,11 @@ class CameraFusionDetector:
     id: ClassVar[str] = FUSION_ID
     task: ClassVar[str] = TASK
     requires_weights: ClassVar[tuple[str, ...]] = (AUDIO_ID, IMAGE_ID)
+
+    @staticmethod
+    def cache_frame_inputs(clip: MediaClip) -> None:
+        """Cache the image model's centre crops before the pipeline releases the frames' pixels."""
+        center_crops(clip)
     aggregation: ClassVar[str] = ("late fusion of p_a (camera.audio) and p_v (camera.image), equal weights: product "
                                   "rule argmax(p_a*p_v) (class_probs, renormalised) and sum rule argmax(p_a+p_v) "
                                   "(parameters['sum_rule']) (seed 1 §1.9)")

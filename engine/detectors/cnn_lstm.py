@@ -68,8 +68,15 @@ class CNNLSTMDetector:
                                   "seq_length main-track frames (seed 3 §3.4); frame score = P(fake) of the "
                                   "sequence prefix ending at that frame")
 
+    @staticmethod
+    def cache_frame_inputs(clip: MediaClip) -> None:
+        """Cache the ``deepfake.cnn`` face crops this detector reads, before the pipeline releases the frames."""
+        from engine.detectors.cnn import CNNDetector
+
+        CNNDetector.cache_frame_inputs(clip)
+
     def __init__(self, device: str = "cpu", model_dir: str | Path | None = None,
-                 cnn_model_dir: str | Path | None = None, batch_size: int = 16, explain: bool = True):
+                 cnn_model_dir: str | Path | None = None, batch_size: int = 4, explain: bool = True):
         from engine.detectors.cnn import CNNDetector
         from engine.models import create_model
 

@@ -40,7 +40,7 @@ from typing import Callable, ClassVar
 import numpy as np
 import torch
 
-from engine.pipeline import DetectorResult, FrameScore, MediaClip, register_detector, resolve_device
+from engine.pipeline import DetectorResult, FrameScore, MediaClip, cache_track_crops, register_detector, resolve_device
 from engine.weights import find_model_dir, load_weights
 
 __all__ = ["EffViTDetector"]
@@ -57,10 +57,11 @@ class EffViTDetector:
         batch_size: crops per forward pass.
         explain: compute relevancy and Grad-CAM maps (the costly part on CPU).
         explain_batch: crops per shared relevancy + Grad-CAM forward/backward. Memory grows
-            with it: the 1025x1025 attention map of every block is kept for the backward
-            pass, about 0.45 GB per crop on CPU at the peak (the gradients are consumed
-            block by block), while the per-crop time hardly changes; so one crop at a
-            time by default (each crop's maps do not depend on the others in its batch).
+            with it (the transformer blocks are recomputed in the backward pass, so one
+            block's ``8 x 1025 x 1025`` attention and its gradient are alive at a time:
+            about 0.3 GB per crop on CPU at the peak), while the per-crop time hardly
+            changes; so one crop at a time by default (each crop's maps do not depend on
+            the others in its batch).
 
     Raises:
         engine.weights.WeightsNotFound / WeightsIntegrityError: missing or tampered weights.
@@ -71,6 +72,8 @@ class EffViTDetector:
     task: ClassVar[str] = "deepfake"
     crop_policy: ClassVar[str] = "effvit_square224"
     track: ClassVar[int] = 0
+    #: caches this detector's face crops before the pipeline releases the frames' pixels
+    cache_frame_inputs = classmethod(cache_track_crops)
     threshold: ClassVar[float] = 0.55
     aggregation: ClassVar[str] = "mean of per-crop sigmoid P(fake) over the main face track (seed 2 §2.4)"
 

@@ -36,7 +36,7 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from engine.features import azimuthal_spectrum
+from engine.features import SPECTRUM_FEATURES, azimuthal_spectrum
 from engine.models.freq import CLASSES, FreqClassifier
 from engine.pipeline import DetectorResult, FrameScore, MediaClip, register_detector, resolve_device
 from engine.weights import find_model_dir, load_weights
@@ -85,24 +85,36 @@ class FreqDetector:
             )
 
     # ------------------------------------------------------------------ preprocessing
-    def _spectra(self, clip: MediaClip, crops: list, progress: Callable[[float], None] | None):
-        """``(kept crops, float64 (M, 300) spectra, skip notes)``; the shared cache when every crop works."""
-        try:
-            return crops, np.asarray(clip.azimuthal_spectra(self.track)), []
-        except ValueError:
-            pass  # a crop too small for the spectrum: describe the others one by one
-        kept, rows, notes = [], [], []
-        for i, (frame, crop) in enumerate(crops):
-            clip.check_cancel()
+    @classmethod
+    def crop_spectra(cls, clip: MediaClip) -> tuple[list, np.ndarray, list[str]]:
+        """``(kept (frame, crop) pairs, float64 (M, 300) spectra, skip notes)`` of the main track, cached on the clip.
+
+        The shared ``clip.azimuthal_spectra`` when every crop works; otherwise each crop
+        on its own, and a crop too small for the spectrum (< 28x28 px) is skipped with a
+        note naming its frame. The native-resolution crops (hundreds of MB at 1080p) are
+        not kept: the cached pairs hold :meth:`Frame.without_pixels` frames and
+        :meth:`FaceCrop.without_image` crops (placement and box only).
+        """
+        def compute():
+            crops = clip.face_crops(cls.crop_policy, cls.track, cache=False)  # native resolution: not kept
             try:
-                rows.append(azimuthal_spectrum(crop.image))
-                kept.append((frame, crop))
-            except ValueError as exc:
-                notes.append(f"frame {frame.index}: {exc}")
-            if progress:
-                progress(0.8 * (i + 1) / len(crops))
-        spectra = np.stack(rows) if rows else np.zeros((0, self.classifier.config.n_features))
-        return kept, spectra, notes
+                kept, spectra, notes = crops, np.asarray(clip.azimuthal_spectra(cls.track)), []
+            except ValueError:  # a crop too small for the spectrum: describe the others one by one
+                kept, rows, notes = [], [], []
+                for frame, crop in crops:
+                    clip.check_cancel()
+                    try:
+                        rows.append(azimuthal_spectrum(crop.image))
+                        kept.append((frame, crop))
+                    except ValueError as exc:
+                        notes.append(f"frame {frame.index}: {exc}")
+                spectra = np.stack(rows) if rows else np.zeros((0, SPECTRUM_FEATURES))
+            return [(f.without_pixels(), c.without_image()) for f, c in kept], spectra, notes
+
+        return clip.cached(("deepfake.freq", "crop_spectra", cls.track), compute)
+
+    #: the spectra and placements are computed before the pipeline releases the frames' pixels
+    cache_frame_inputs = crop_spectra
 
     # ------------------------------------------------------------------ analysis
     def score_crops(self, crops: list[np.ndarray]) -> np.ndarray:
@@ -155,8 +167,7 @@ class FreqDetector:
             return DetectorResult(
                 **base, status="skipped", message="no face track in the sampled frames", parameters=params
             )
-        crops = clip.face_crops(self.crop_policy, self.track, cache=False)  # native-resolution: not kept
-        crops, spectra, notes = self._spectra(clip, crops, progress)
+        crops, spectra, notes = self.crop_spectra(clip)
         params["n_crops_skipped"] = len(notes)
         if not len(crops):
             return DetectorResult(

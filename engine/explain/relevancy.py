@@ -157,7 +157,7 @@ def avg_heads(attn: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     """
     if attn.shape != grad.shape or attn.ndim < 3:
         raise ValueError(f"attn and grad must share a (..., heads, N, N) shape, got {attn.shape} and {grad.shape}")
-    return (grad * attn).clamp(min=0).mean(dim=-3)
+    return (grad * attn).clamp_(min=0).mean(dim=-3)  # in place on the product: one (B, heads, N, N) temporary
 
 
 def apply_self_attention_rules(R: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
@@ -255,41 +255,93 @@ class _ClsRow:
     extra_grads: tuple[torch.Tensor, ...]
 
 
-def _cls_row_backward(maps: list[torch.Tensor | None], score: torch.Tensor,
-                      extra: list[torch.Tensor]) -> _ClsRow:
-    """One ``autograd.grad`` of ``score.sum()``: the CLS relevancy row and the gradients of ``extra``.
+class _ClsRowRecorder:
+    """Attention hooks for one forward + one ``autograd.grad``: the CLS relevancy row and the gradients of ``extra``.
 
     :func:`cls_relevancy_from_attention` consumes the blocks from the last to the first,
     which is the order in which the backward pass produces their gradients. So a tensor
-    hook on each map applies ``v <- v + v Ā_b`` as soon as ``dy/dA_b`` exists and drops
-    the map and its gradient: at most one block's ``(B, heads, N, N)`` gradient is alive
-    instead of all of them (for EffViT about 200 MB less per crop). ``maps`` is emptied.
+    hook on each block's map (registered in the forward pass) applies ``v <- v + v Ā_b``
+    as soon as ``dy/dA_b`` exists and drops the map and its gradient: at most one
+    block's ``(B, heads, N, N)`` gradient is alive instead of all of them (for EffViT
+    about 200 MB less per crop).
 
-    Raises:
-        RuntimeError: the gradients arrive out of block order (a model whose blocks are
-            not a chain), or the backward pass does not reach a map.
+    ``recompute=True`` (a model with ``recompute_attention()``, e.g. EffViT): the
+    blocks run under ``torch.utils.checkpoint`` (non-reentrant), so the forward pass
+    keeps no block's map but the first (the ``autograd.grad`` input); each block's
+    forward runs again inside the backward pass, just before its gradients, and the
+    hook keeps that recomputed map (the same numbers) until its gradient has been
+    consumed. One block's map is alive at a time instead of every block's (for
+    EffViT's 6 blocks of ``8 x 1025 x 1025`` float32 about 170 MB less per crop).
+
+    Raises (from :meth:`backward`):
+        RuntimeError: no map was recorded, the gradients arrive out of block order (a
+            model whose blocks are not a chain), or the backward pass does not reach a map.
     """
-    n_blocks = len(maps)
-    if n_blocks == 0:
-        raise RuntimeError("no attention map was recorded in the forward pass")
-    state: dict = {"next": n_blocks - 1, "v": _cls_row_start(maps[0])}
 
-    def consume(b: int, grad: torch.Tensor) -> None:
-        if b != state["next"]:
-            raise RuntimeError(f"attention gradient of block {b} arrived before block {state['next']}'s")
+    def __init__(self, layers: Sequence[nn.Module], recompute: bool):
+        self.layers = list(layers)
+        self.recompute = recompute
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous chunk (maps, hooks' state): call before each forward pass."""
+        n = len(self.layers)
+        self.maps: list[torch.Tensor | None] = [None] * n
+        self.calls = [0] * n
+        self.head: torch.Tensor | None = None
+        self.next = n - 1
+        self.v: torch.Tensor | None = None
+
+    def on_forward(self, b: int, output: torch.Tensor) -> None:
+        first = self.calls[b] == 0
+        self.calls[b] += 1
+        if not first:  # the block's forward re-run by the checkpoint inside the backward pass
+            self.maps[b] = output.detach()
+            return
+        if b == 0:
+            self.head = output  # the autograd.grad input: kept (one map)
+        elif output.requires_grad:
+            output.register_hook(lambda g, b=b: self._consume(b, g))
+        if b == 0 or not self.recompute:
+            self.maps[b] = output
+
+    def _consume(self, b: int, grad: torch.Tensor) -> None:
+        if b != self.next:
+            raise RuntimeError(f"attention gradient of block {b} arrived before block {self.next}'s")
+        attn = self.maps[b]
+        if attn is None:
+            raise RuntimeError(f"the attention map of block {b} was not recorded (recomputed) before its gradient")
         with torch.no_grad():
-            state["v"] = _cls_row_step(state["v"], maps[b].detach(), grad)
-        maps[b] = None
-        state["next"] -= 1
+            attn = attn.detach()
+            v = _cls_row_start(attn) if self.v is None else self.v
+            self.v = _cls_row_step(v, attn, grad)
+        self.maps[b] = None
+        self.next -= 1
 
-    for b in range(1, n_blocks):
-        maps[b].register_hook(lambda g, b=b: consume(b, g))
-    head = maps[0]
-    grads = torch.autograd.grad(score.sum(), [head] + list(extra))
-    if state["next"] != 0:
-        raise RuntimeError(f"the backward pass did not reach the attention map of block {state['next']}")
-    consume(0, grads[0])
-    return _ClsRow(row=state["v"][:, 0, :], extra_grads=tuple(grads[1:]))
+    def backward(self, score: torch.Tensor, extra: list[torch.Tensor]) -> _ClsRow:
+        """``autograd.grad(score.sum(), [map of block 0] + extra)``, consuming every block on the way."""
+        if self.head is None or self.calls[0] == 0:
+            raise RuntimeError("no attention map was recorded in the forward pass")
+        grads = torch.autograd.grad(score.sum(), [self.head] + list(extra))
+        if self.next != 0:
+            raise RuntimeError(f"the backward pass did not reach the attention map of block {self.next}")
+        self._consume(0, grads[0])
+        row = self.v[:, 0, :]
+        self.reset()
+        return _ClsRow(row=row, extra_grads=tuple(grads[1:]))
+
+    @contextlib.contextmanager
+    def hooked(self, model: nn.Module) -> Iterator["_ClsRowRecorder"]:
+        """Register the hooks (and the model's block recomputation) for the ``with`` block; removed on exit."""
+        handles = [layer.register_forward_hook(lambda _m, _i, o, b=b: self.on_forward(b, o))
+                   for b, layer in enumerate(self.layers)]
+        try:
+            with (model.recompute_attention() if self.recompute else contextlib.nullcontext()):
+                yield self
+        finally:
+            for h in handles:
+                h.remove()
+            self.reset()
 
 
 @dataclass(frozen=True)
@@ -333,9 +385,10 @@ def _relevancy_pass(model: nn.Module, x: torch.Tensor, target: TargetFn, batch_s
 
         handles.append(cam_layer.register_forward_hook(cut))
     try:
-        with _eval_mode(model), torch.enable_grad(), record_attention(model, grads=False) as rec:
+        recorder = _ClsRowRecorder(_attention_layers(model), recompute=hasattr(model, "recompute_attention"))
+        with _eval_mode(model), torch.enable_grad(), recorder.hooked(model) as rec:
             for start in range(0, x.shape[0], bs):
-                rec.clear()
+                rec.reset()
                 emb.clear()
                 acts.clear()
                 xb = x[start : start + bs].detach().to(device)
@@ -348,9 +401,7 @@ def _relevancy_pass(model: nn.Module, x: torch.Tensor, target: TargetFn, batch_s
                     raise ValueError(f"target must return shape ({xb.shape[0]},), got {tuple(score.shape)}")
                 if cam_layer is not None and not acts:
                     raise RuntimeError(f"Grad-CAM layer {type(cam_layer).__name__} was not called in the forward pass")
-                maps: list[torch.Tensor | None] = list(rec.maps)
-                rec.clear()
-                v = _cls_row_backward(maps, score, emb[:1] + acts[:1])
+                v = rec.backward(score, emb[:1] + acts[:1])
                 grads = v.extra_grads
                 with torch.no_grad():
                     rel = v.row[:, 1:]  # (B, T)
@@ -364,8 +415,8 @@ def _relevancy_pass(model: nn.Module, x: torch.Tensor, target: TargetFn, batch_s
                         out_grads.append(grads[k].float().cpu().numpy())
                 out.append(rel.float().cpu().numpy())
                 out_logits.append(logits.detach().float().cpu().numpy())
-                del maps, grads, score, logits, v
-                rec.clear()
+                del grads, score, logits, v
+                rec.reset()
                 emb.clear()
                 acts.clear()
     finally:

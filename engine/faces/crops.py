@@ -29,6 +29,7 @@ the channels itself.
 from __future__ import annotations
 
 import math
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
@@ -86,6 +87,13 @@ class FaceCrop:
     box: FaceBox
     policy: str
     frame_hw: tuple[int, int]
+
+    def without_image(self) -> "FaceCrop":
+        """The same placement with a read-only, zero-stride placeholder (no memory) of ``image``'s
+        shape instead of the pixels: :attr:`scale`, :attr:`placement` and the heatmap mapping still
+        hold. For crops whose pixels were consumed (e.g. ``deepfake.freq``'s native-resolution
+        crops once their spectra exist); never read its pixels."""
+        return dataclasses.replace(self, image=np.broadcast_to(np.zeros((), np.uint8), self.image.shape))
 
     @property
     def scale(self) -> tuple[float, float]:

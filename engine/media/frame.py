@@ -27,6 +27,22 @@ class Frame(NamedTuple):
     rgb: np.ndarray
 
     @property
+    def has_pixels(self) -> bool:
+        """False for a :meth:`without_pixels` copy (its ``rgb`` is a zero-stride placeholder)."""
+        return not (self.rgb.ndim == 3 and self.rgb.size and not any(self.rgb.strides))
+
+    def without_pixels(self) -> "Frame":
+        """The same index and PTS with a placeholder instead of the pixels (no memory).
+
+        The placeholder is a read-only, zero-stride ``uint8`` view of one zero with
+        ``rgb``'s shape, so :attr:`height` and :attr:`width` still hold and
+        :attr:`has_pixels` is False. For records that only need the frame's identity
+        (e.g. the ``(frame, crop)`` pairs cached on a clip after
+        :meth:`engine.pipeline.MediaClip.release_frame_pixels`); never read its pixels.
+        """
+        return self._replace(rgb=np.broadcast_to(np.zeros((), np.uint8), self.rgb.shape))
+
+    @property
     def height(self) -> int:
         """Frame height in pixels (after rotation)."""
         return int(self.rgb.shape[0])

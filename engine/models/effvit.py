@@ -83,12 +83,14 @@ plain forward keeps no attention maps (the seed saved them on ``self`` at every 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import asdict, dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
+import torch.utils.checkpoint
 import torchvision
 from torch import nn
 
@@ -284,7 +286,8 @@ class Attention(nn.Module):
             for t in self.to_qkv(x).chunk(3, dim=-1)
         )
         if self.recording:
-            attn = self.attend(torch.matmul(q, k.transpose(-1, -2)) * self.scale)  # (B, h, N, N)
+            # scale q, not q k^T: the same logits without a second (B, h, N, N) temporary
+            attn = self.attend(torch.matmul(q * self.scale, k.transpose(-1, -2)))  # (B, h, N, N)
             out = torch.matmul(attn, v)  # (B, h, N, d)
         else:
             out = nn.functional.scaled_dot_product_attention(q, k, v, scale=self.scale)  # (B, h, N, d)
@@ -320,15 +323,25 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-    """``depth`` :class:`Block` s, no final norm (seed)."""
+    """``depth`` :class:`Block` s, no final norm (seed).
+
+    Attributes:
+        recompute: run each block under ``torch.utils.checkpoint`` (non-reentrant) when
+            gradients are recorded: the forward pass saves only each block's input and
+            the backward pass re-runs the block just before its gradients. Same numbers;
+            used by the relevancy pass (:meth:`EffViT.recompute_attention`) so that one
+            block's ``(B, heads, N, N)`` attention is alive at a time. Off by default.
+    """
 
     def __init__(self, dim: int, depth: int, heads: int, dim_head: int, mlp_dim: int, dropout: float = 0.0):
         super().__init__()
         self.blocks = nn.ModuleList([Block(dim, heads, dim_head, dropout, mlp_dim) for _ in range(depth)])
+        self.recompute = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        recompute = self.recompute and torch.is_grad_enabled()
         for blk in self.blocks:
-            x = blk(x)
+            x = torch.utils.checkpoint.checkpoint(blk, x, use_reentrant=False) if recompute else blk(x)
         return x
 
 
@@ -450,6 +463,24 @@ class EffViT(nn.Module):
     def attention_layers(self) -> list[nn.Module]:
         """Each block's ``attn.attend`` (Softmax) in block order; output ``(B, heads, N+1, N+1)``."""
         return [blk.attn.attend for blk in self.transformer.blocks]
+
+    @contextlib.contextmanager
+    def recompute_attention(self) -> Iterator[None]:
+        """Within the ``with`` block, recompute each transformer block in the backward pass
+        (:attr:`Transformer.recompute`) instead of keeping its activations.
+
+        For explanations (:func:`engine.explain.relevancy_gradcam_maps`): with the
+        attention hooked, each block would otherwise keep its ``float32 (B, 8, 1025,
+        1025)`` post-softmax map (34 MB per crop) until the backward pass reaches it.
+        Costs one more forward pass of the transformer (not of the EfficientNet).
+        Restores the previous setting on exit, also on error.
+        """
+        before = self.transformer.recompute
+        self.transformer.recompute = True
+        try:
+            yield
+        finally:
+            self.transformer.recompute = before
 
     def parameter_counts(self) -> ParamCounts:
         """Total / trainable / backbone parameter counts (see the module docstring)."""

@@ -205,3 +205,71 @@ def test_uncached_face_crops_are_not_kept(tmp_path):
     clip.forget(("crops", "freq_square1p5", 0))
     clip.forget(("never", "there"))
     assert ("crops", "freq_square1p5", 0) not in clip._cache
+
+
+def test_release_frame_pixels_keeps_crops_and_decodes_the_same_frames_again(monkeypatch):
+    """After the release the cached crops and frame identities stay, the pixels are gone, and a
+    later reader of ``clip.frames`` gets the same frames decoded again (not kept)."""
+    from engine.media import video
+
+    clip = MediaClip(DATA / "retalking_face5.mp4", ClipConfig(sampling=Uniform(6), device="cpu"))
+    before = [(f.index, f.pts, f.rgb.copy()) for f in clip.frames]
+    crops = clip.face_crops("effvit_square224")
+    images = [c.image.copy() for _, c in crops]
+    released = clip.release_frame_pixels()
+    assert released == sum(rgb.nbytes for *_, rgb in before) > 0
+    assert clip.pixels_released and clip.release_frame_pixels() == 0
+
+    after = clip.face_crops("effvit_square224")  # cached: no decode
+    assert [(f.index, f.pts) for f, _ in after] == [(f.index, f.pts) for f, _ in crops]
+    assert all(not f.has_pixels and f.rgb.shape == crops[0][0].rgb.shape for f, _ in after)
+    assert all(np.array_equal(a, c.image) for a, (_, c) in zip(images, after))
+
+    decodes = {"n": 0}
+    original = video.VideoReader.sample
+    monkeypatch.setattr(video.VideoReader, "sample", lambda self, *a, **k: decodes.__setitem__("n", decodes["n"] + 1)
+                        or original(self, *a, **k))
+    again = clip.frames
+    assert [(f.index, f.pts) for f in again] == [(i, p) for i, p, _ in before]
+    assert all(f.has_pixels and np.array_equal(f.rgb, rgb) for f, (*_, rgb) in zip(again, before))
+    assert clip._frames is None and decodes["n"] == 1  # handed out, not kept
+    # a crop policy nobody cut before still works (from the decoded-again frames)
+    uncut = clip.face_crops("mtcnn_margin40_160")
+    assert len(uncut) == len(crops) and decodes["n"] == 2
+
+
+def test_frame_without_pixels_is_a_free_read_only_placeholder():
+    from engine.media import Frame
+
+    f = Frame(7, 0.28, np.full((1080, 1920, 3), 9, np.uint8))
+    g = f.without_pixels()
+    assert (g.index, g.pts, g.height, g.width) == (7, 0.28, 1080, 1920)
+    assert f.has_pixels and not g.has_pixels
+    assert not g.rgb.flags.writeable and g.rgb.base is not None and g.rgb.base.nbytes == 1
+
+
+class CropsFromHook(MeanBrightness):
+    """MeanBrightness with the pipeline's hook: its crops are cut before the frames are released."""
+
+    id: ClassVar[str] = "test.brightness_hook"
+    seen: ClassVar[dict] = {}
+
+    @staticmethod
+    def cache_frame_inputs(clip: MediaClip) -> None:
+        clip.face_crops("effvit_square224")
+
+    def analyze(self, clip: MediaClip, progress=None) -> DetectorResult:
+        crops = clip.face_crops("effvit_square224")
+        CropsFromHook.seen.update(released=clip.pixels_released, n=len(crops),
+                                  pixels=any(f.has_pixels for f, _ in crops))
+        return super().analyze(clip, progress)
+
+
+def test_analyze_releases_the_frames_after_the_detectors_cut_their_crops():
+    """analyze(): every detector's ``cache_frame_inputs`` runs, then the full frames are dropped;
+    a detector without the hook still gets its crops (decoded again) and the same scores."""
+    hooked = analyze(SAMPLE, [CropsFromHook()], device="cpu", config=ClipConfig(sampling=Uniform(6)))
+    assert CropsFromHook.seen == {"released": True, "n": 6, "pixels": False}
+    plain = analyze(SAMPLE, [MeanBrightness()], device="cpu", config=ClipConfig(sampling=Uniform(6)))
+    assert hooked.detectors[0].score == pytest.approx(plain.detectors[0].score, abs=0)
+    assert [s.score for s in hooked.detectors[0].frame_scores] == [s.score for s in plain.detectors[0].frame_scores]

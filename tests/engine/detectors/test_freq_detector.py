@@ -126,6 +126,9 @@ class _StubClip:
     def check_cancel(self):
         pass
 
+    def cached(self, key, compute, keep=True):
+        return compute()
+
 
 def test_mlp_variant_skips_tiny_crops(tmp_path):
     """MLP weights via the card; a crop below 28 px is skipped with a note, the others scored."""
@@ -158,3 +161,26 @@ def test_audio_only_clip_is_skipped(svm_dir, gen_dir):
     clip = MediaClip(make_audio_only(gen_dir / "freq_tone.m4a", seconds=1.0), ClipConfig(device="cpu"))
     res = FreqDetector(model_dir=svm_dir).analyze(clip)
     assert res.status == "skipped" and res.message == "no video stream"
+
+
+def test_runs_from_its_cached_spectra_after_the_frames_are_released(monkeypatch):
+    """cache_frame_inputs keeps spectra and placements, not the native-resolution pixels; after
+    ``release_frame_pixels`` the detector decodes nothing and scores as before."""
+    from engine.media import video
+
+    det = FreqDetector()
+    fresh = det.analyze(MediaClip(VIDEO, ClipConfig(sampling=Uniform(6), device="cpu")))
+    clip = MediaClip(VIDEO, ClipConfig(sampling=Uniform(6), device="cpu"))
+    FreqDetector.cache_frame_inputs(clip)
+    pairs, spectra, notes = FreqDetector.crop_spectra(clip)
+    assert len(pairs) == len(spectra) == 6 and not notes
+    assert all(not f.has_pixels and c.image.base is not None and c.image.base.nbytes == 1 for f, c in pairs)
+    clip.release_frame_pixels()
+    decodes = []
+    original = video.VideoReader.sample
+    monkeypatch.setattr(video.VideoReader, "sample", lambda self, *a, **k: decodes.append(1) or original(self, *a, **k))
+    again = det.analyze(clip)
+    assert decodes == []
+    assert again.score == fresh.score
+    assert [(s.frame_index, s.box, s.crop) for s in again.frame_scores] == \
+        [(s.frame_index, s.box, s.crop) for s in fresh.frame_scores]

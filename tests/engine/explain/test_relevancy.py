@@ -291,3 +291,30 @@ def test_shared_pass_rejects_a_layer_off_the_forward_path(tiny_effvit, crops):
 
     with pytest.raises(RuntimeError, match="not called"):
         relevancy_gradcam_maps(tiny_effvit, crops[:1], torch.nn.Conv2d(3, 3, 1))
+
+
+def test_block_recomputation_gives_the_same_maps_and_is_switched_off_after(tiny_effvit, crops, monkeypatch):
+    """With ``recompute_attention`` each transformer block runs again in the backward pass
+    (its attention is seen twice: forward + recomputation) and the maps equal the pass
+    that keeps every block's attention (the model without the method)."""
+    from engine.explain import relevancy_gradcam_maps
+
+    layer = tiny_effvit.gradcam_layer()
+    calls = []
+    handles = [m.register_forward_hook(lambda _m, _i, _o, b=b: calls.append(b))
+               for b, m in enumerate(tiny_effvit.attention_layers())]
+    try:
+        recomputed = relevancy_gradcam_maps(tiny_effvit, crops, layer, batch_size=1)
+    finally:
+        for h in handles:
+            h.remove()
+    depth = len(tiny_effvit.attention_layers())
+    # per crop: blocks 0..D-1 in the forward pass, then D-1..0 re-run in the backward pass
+    assert calls == (list(range(depth)) + list(range(depth - 1, -1, -1))) * len(crops)
+    assert tiny_effvit.transformer.recompute is False
+
+    monkeypatch.delattr(type(tiny_effvit), "recompute_attention")
+    kept = relevancy_gradcam_maps(tiny_effvit, crops, layer, batch_size=1)
+    for name in ("logits", "tokens", "cells"):
+        np.testing.assert_allclose(getattr(recomputed, name), getattr(kept, name), rtol=1e-6, atol=0)
+    np.testing.assert_allclose(recomputed.gradcam.maps, kept.gradcam.maps, atol=1e-6)
