@@ -960,7 +960,6 @@ def _release_frames(clip: MediaClip, detectors: Sequence[str | Detector]) -> Non
         except Exception:  # the detector meets the same problem in its own run and is marked failed there
             log.debug("%s: cache_frame_inputs failed", det, exc_info=True)
     clip.release_frame_pixels()
-    trim_heap()
 
 
 def analyze(

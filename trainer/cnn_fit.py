@@ -62,10 +62,9 @@ import numpy as np
 import torch
 
 from .effvit_fit import SBIFaceDataset
-from .labelled import labelled_split, load_faces
+from .labelled import LabelledCrops, data_source, labelled_split, load_faces
 
 POLICY = "mtcnn_margin40_160"
-SOURCES = ("sbi", "folders")
 
 
 @dataclass(frozen=True)
@@ -173,29 +172,23 @@ class CNNFaceDataset(CNNTensors, SBIFaceDataset):
         return self._fixed[i]
 
 
-class LabelledFaceDataset(CNNTensors, torch.utils.data.Dataset):
+class LabelledFaceDataset(CNNTensors, LabelledCrops, torch.utils.data.Dataset):
     """Labelled real / fake face crops (``data.source: folders``) as ``deepfake.cnn`` tensors.
 
     Args:
         crops: uint8 (N, 160, 160, 3) RGB (``mtcnn_margin40_160``). labels: int (N,) 0 real, 1 fake.
         train: apply the seed-3 augmentation (:func:`cnn_train_augment`) when ``augment``.
         seed: augmentation seed (per seed, epoch, item). normalize: ImageNet mean/std.
+
+    Raises:
+        ValueError: ``crops`` and ``labels`` differ in length.
     """
 
     def __init__(self, crops: np.ndarray, labels: np.ndarray, train: bool, seed: int = 0,
                  normalize: bool = False, augment: bool = True):
-        if len(crops) != len(labels):
-            raise ValueError(f"{len(crops)} crops but {len(labels)} labels")
-        self.crops, self.labels = crops, np.asarray(labels, np.int64)
-        self.train, self.seed, self.epoch, self.normalize = train, seed, 0, normalize
+        super().__init__(crops, labels, train, seed)
+        self.normalize = normalize
         self.augment = cnn_train_augment() if (train and augment) else None
-
-    def __len__(self) -> int:
-        return len(self.crops)
-
-    def image(self, i: int) -> tuple[np.ndarray, int]:
-        """``(uint8 (S, S, 3) RGB, label)`` of item ``i`` before augmentation."""
-        return self.crops[i], int(self.labels[i])
 
 
 # ============================================================================ bagging (spec §3.1)
@@ -581,9 +574,7 @@ def fit_cnn(train_caches: Sequence[Path], val_caches: Sequence[Path], train: dic
     t0 = time.time()
     cfg = CNNTrainConfig(seed=seed, **train)
     data = dict((config or {}).get("data", {}))
-    source = data.get("source", "sbi")
-    if source not in SOURCES:
-        raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
+    source = data_source(data)
     if cfg.bagging != "auto" and (isinstance(cfg.bagging, bool) or not isinstance(cfg.bagging, int)
                                   or cfg.bagging < 1):
         raise ValueError(f"train.bagging must be an integer >= 1 or 'auto', got {cfg.bagging!r}")
@@ -607,10 +598,8 @@ def fit_cnn(train_caches: Sequence[Path], val_caches: Sequence[Path], train: dic
         data_summary = {"train_videos": len(train_caches), "val_videos": len(val_caches),
                         "train_faces": int(len(tr["crops"])), "val_faces": int(len(va["crops"]))}
     else:
-        if train_caches or val_caches:
-            raise ValueError("data.source: folders reads data.root; leave data.train_videos / val_videos empty ([])")
         # seed 3: the first 25 face frames per video
-        split = labelled_split(data, cfg.seed, out_dir, 25, "cpu" if cfg.accelerator == "cpu" else "auto", POLICY)
+        split = labelled_split(data, cfg.seed, out_dir, 25, cfg.accelerator, POLICY, [*train_caches, *val_caches])
         tr_f, va_f = split.train, split.val
         k = seed_chunk_count(tr_f.labels, tr_f.groups) if cfg.bagging == "auto" else cfg.bagging
         chunks = balanced_chunks(tr_f.labels, k, cfg.seed, tr_f.groups)

@@ -47,8 +47,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .labelled import LabelledCrops, data_source, labelled_split
+
 POLICY = "effvit_square224"
-SOURCES = ("sbi", "folders")
 
 
 @dataclass(frozen=True)
@@ -154,32 +155,13 @@ class SBIFaceDataset(EffViTTensors, torch.utils.data.Dataset):
         return img, label
 
 
-class LabelledEffViTDataset(EffViTTensors, torch.utils.data.Dataset):
+class LabelledEffViTDataset(EffViTTensors, LabelledCrops, torch.utils.data.Dataset):
     """Labelled real / fake face crops (``data.source: folders``, seed 2 §2.3) as model tensors.
 
-    Item ``i`` is crop ``i`` with its own label; training items get the same augmentation as the
-    SBI source (:class:`EffViTTensors`).
-
-    Args:
-        crops: uint8 (N, 224, 224, 3) RGB ``effvit_square224`` crops. labels: int (N,) 0 real, 1 fake.
-        train: augment (seeded per seed, epoch, item). seed: augmentation seed.
-
-    Raises:
-        ValueError: ``crops`` and ``labels`` differ in length.
+    Item ``i`` is crop ``i`` with its own label (:class:`trainer.labelled.LabelledCrops`: crops uint8
+    (N, 224, 224, 3) RGB ``effvit_square224``, labels int (N,)); training items get the same augmentation
+    as the SBI source (:class:`EffViTTensors`).
     """
-
-    def __init__(self, crops: np.ndarray, labels: np.ndarray, train: bool, seed: int = 0):
-        if len(crops) != len(labels):
-            raise ValueError(f"{len(crops)} crops but {len(labels)} labels")
-        self.crops, self.labels = crops, np.asarray(labels, np.int64)
-        self.train, self.seed, self.epoch = train, seed, 0
-
-    def __len__(self) -> int:
-        return len(self.crops)
-
-    def image(self, i: int) -> tuple[np.ndarray, int]:
-        """``(uint8 (224, 224, 3) RGB, label)`` of item ``i`` before augmentation."""
-        return self.crops[i], int(self.labels[i])
 
 
 def _system_class():
@@ -353,10 +335,7 @@ def _training_data(cfg: EffViTTrainConfig, data: dict[str, Any], train_caches: S
     Raises:
         ValueError: unknown ``data.source``; ``folders`` with video lists; no fake training face.
     """
-    source = data.get("source", "sbi")
-    if source not in SOURCES:
-        raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
-    if source == "sbi":
+    if data_source(data) == "sbi":
         tr_crops, tr_lm, _ = load_faces(train_caches)
         va_crops, va_lm, _ = load_faces(val_caches)
         return {"train_ds": SBIFaceDataset(tr_crops, tr_lm, train=True, seed=cfg.seed),
@@ -365,15 +344,9 @@ def _training_data(cfg: EffViTTrainConfig, data: dict[str, Any], train_caches: S
                 "summary": {"train_videos": len(train_caches), "val_videos": len(val_caches),
                             "train_faces": int(len(tr_crops)), "val_faces": int(len(va_crops))},
                 "split": None}
-    from .labelled import labelled_split
-
-    if train_caches or val_caches:
-        raise ValueError("data.source: folders reads data.root; leave data.train_videos / val_videos empty ([])")
     # seed 2 §2.3: 20 frames per video
-    split = labelled_split(data, cfg.seed, out_dir, 20, "cpu" if cfg.accelerator == "cpu" else "auto", POLICY)
+    split = labelled_split(data, cfg.seed, out_dir, 20, cfg.accelerator, POLICY, [*train_caches, *val_caches])
     n = split.train.counts()
-    if not n["fake_faces"] or not n["real_faces"]:
-        raise ValueError(f"{data['root']}: the training faces need both classes, got {n}")
     return {"train_ds": LabelledEffViTDataset(split.train.crops, split.train.labels, train=True, seed=cfg.seed),
             "val_ds": LabelledEffViTDataset(split.val.crops, split.val.labels, train=False, seed=cfg.seed + 1),
             "pos_weight": n["real_faces"] / n["fake_faces"],

@@ -27,9 +27,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["DEFAULT_POLICY", "load_faces", "LabelledFaces", "LabelledSplit", "hold_out_groups", "folder_items",
+__all__ = ["SOURCES", "data_source", "LabelledCrops", "DEFAULT_POLICY", "load_faces", "LabelledFaces", "LabelledSplit", "hold_out_groups", "folder_items",
            "labelled_faces", "labelled_split"]
 
+#: ``data.source`` values of the deepfake fitters: self-blended fakes of real videos, or a labelled dataset.
+SOURCES = ("sbi", "folders")
 #: Crop policy when none is given: the 160-px MTCNN crop of seed 3 (``deepfake.cnn`` / ``deepfake.triplet``).
 DEFAULT_POLICY = "mtcnn_margin40_160"
 _FOLDER = {0: "real", 1: "fake"}
@@ -101,6 +103,33 @@ class LabelledFaces:
         """``{"real": [group, ...], "fake": [...]}``: the dataset groups (people) with faces here, sorted."""
         used = sorted({self.names[int(g)] for g in np.unique(self.groups)})
         return {cls: [n.split("/", 1)[1] for n in used if n.split("/", 1)[0] == cls] for cls in ("real", "fake")}
+
+
+class LabelledCrops:
+    """Base of the labelled-crop datasets of the fitters (``data.source: folders``): item ``i`` is crop ``i``
+    with its own label. A fitter's tensor mixin (``CNNTensors``, ``EffViTTensors``) turns
+    :meth:`image` into model tensors; combine as ``class D(Mixin, LabelledCrops, torch.utils.data.Dataset)``.
+
+    Args:
+        crops: uint8 (N, S, S, 3) RGB crops of one policy. labels: int (N,) 0 real, 1 fake.
+        train: training items (augmented by the mixin). seed: augmentation seed (per seed, epoch, item).
+
+    Raises:
+        ValueError: ``crops`` and ``labels`` differ in length.
+    """
+
+    def __init__(self, crops: np.ndarray, labels: np.ndarray, train: bool, seed: int = 0):
+        if len(crops) != len(labels):
+            raise ValueError(f"{len(crops)} crops but {len(labels)} labels")
+        self.crops, self.labels = crops, np.asarray(labels, np.int64)
+        self.train, self.seed, self.epoch = train, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def image(self, i: int) -> tuple[np.ndarray, int]:
+        """``(uint8 (S, S, 3) RGB, label)`` of item ``i`` before augmentation."""
+        return self.crops[i], int(self.labels[i])
 
 
 def hold_out_groups(items: Sequence, fraction: float, seed: int = 0) -> tuple[list, list]:
@@ -295,24 +324,46 @@ class LabelledSplit:
             "train": self.train.group_names(), "val": self.val.group_names()})
 
 
-def labelled_split(data: dict[str, Any], seed: int, out_dir: Path, default_frames: int, device: str = "auto",
-                   policy: str = DEFAULT_POLICY) -> LabelledSplit:
+def data_source(data: dict[str, Any]) -> str:
+    """``data.source`` of a fitter's YAML ``data:`` section (default ``sbi``).
+
+    Raises:
+        ValueError: not one of :data:`SOURCES`.
+    """
+    source = data.get("source", "sbi")
+    if source not in SOURCES:
+        raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
+    return source
+
+
+def labelled_split(data: dict[str, Any], seed: int, out_dir: Path, default_frames: int, accelerator: str = "auto",
+                   policy: str = DEFAULT_POLICY, video_caches: Sequence = ()) -> LabelledSplit:
     """Training and held-out faces of a ``data.source: folders`` config (:func:`folder_items` + :func:`labelled_faces`).
 
     Args:
         data: the YAML ``data:`` section (``root``, ``dataset``, ``val_fraction``, ``numeric_labels``,
             ``cache_dir`` (default ``out_dir/cache``), ``frames_per_video`` (default ``default_frames``)).
-        seed: of the group hold-out. device: of the face detector when a video is not cached yet.
+        seed: of the group hold-out. accelerator: the fit's (``"cpu"`` detects faces of videos not
+            cached yet on the CPU, anything else on CUDA when present).
         policy: the detector's crop policy.
+        video_caches: the fit's ``data.train_videos`` / ``val_videos`` caches, which must be empty here.
 
     Raises:
-        ValueError: see :func:`folder_items`; no held-out item (no val split and too few groups).
+        ValueError: video lists given; see :func:`folder_items`; no held-out item (no val split and too
+            few groups); training faces of one class only.
     """
+    if len(video_caches):
+        raise ValueError("data.source: folders reads data.root; leave data.train_videos / val_videos empty ([])")
     train_items, val_items = folder_items(data, seed)
     if not val_items:
         raise ValueError(f"{data['root']}: no held-out items (no val split and too few groups to hold out)")
     cache_dir = Path(data.get("cache_dir", Path(out_dir) / "cache"))
     frames = int(data.get("frames_per_video", default_frames))
-    return LabelledSplit(labelled_faces(train_items, cache_dir, frames, device, policy),
-                         labelled_faces(val_items, cache_dir, frames, device, policy),
-                         str(data.get("dataset", "video_folder")), str(data["root"]))
+    device = "cpu" if accelerator == "cpu" else "auto"
+    split = LabelledSplit(labelled_faces(train_items, cache_dir, frames, device, policy),
+                          labelled_faces(val_items, cache_dir, frames, device, policy),
+                          str(data.get("dataset", "video_folder")), str(data["root"]))
+    n = split.train.counts()
+    if not n["real_faces"] or not n["fake_faces"]:
+        raise ValueError(f"{data['root']}: the training faces need both classes, got {n}")
+    return split

@@ -70,9 +70,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .labelled import data_source, labelled_split
+
 POLICY = "mtcnn_margin40_160"
 DETECTOR_ID = "deepfake.triplet"
-SOURCES = ("sbi", "folders")
 
 __all__ = [
     "EmbedderTrainConfig",
@@ -613,10 +614,7 @@ def triplet_data(data: dict[str, Any], train_caches: Sequence[Path], val_caches:
         ValueError: unknown source; ``folders`` with video lists, without held-out items or without
             real and fake training faces; no faces.
     """
-    source = data.get("source", "sbi")
-    if source not in SOURCES:
-        raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
-    if source == "sbi":
+    if data_source(data) == "sbi":
         tr, va = load_faces(train_caches), load_faces(val_caches)
         fakes, _ = self_blends(tr, cfg.fakes_per_real, seed)
         va_fakes, va_src = self_blends(va, 1, 10_000 + seed)  # each held-out crop and one self-blend of it
@@ -629,14 +627,8 @@ def triplet_data(data: dict[str, Any], train_caches: Sequence[Path], val_caches:
             [f"{va.names[v]}:{'sbi' if lab else 'real'}" for v, lab in zip(vid_h, yh)], "self-blended",
             {"train_videos": len(train_caches), "val_videos": len(val_caches),
              "train_faces": int(len(tr.crops)), "val_faces": int(len(va.crops))})
-    from .labelled import labelled_split
-
-    if train_caches or val_caches:
-        raise ValueError("data.source: folders reads data.root; leave data.train_videos / val_videos empty ([])")
-    split = labelled_split(data, seed, out_dir, 25, "cpu" if cfg.accelerator == "cpu" else "auto", POLICY)
+    split = labelled_split(data, seed, out_dir, 25, cfg.accelerator, POLICY, [*train_caches, *val_caches])
     tr, va = split.train, split.val
-    if set(np.unique(tr.labels).tolist()) != {0, 1}:
-        raise ValueError(f"{data['root']}: the training faces need both classes, got {tr.counts()}")
     real = tr.labels == 0
     _, person = np.unique(tr.groups[real], return_inverse=True)  # identity classes 0 .. P-1
     n_real = int(real.sum())

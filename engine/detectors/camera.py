@@ -503,11 +503,8 @@ class CameraImageDetector:
     aggregation: ClassVar[str] = ("p_v = mean of each frame's own softmax vector over the sampled frames "
                                   "(seed 1 §1.9; not the seed's first-frame quirk)")
     gradcam_layer_name: ClassVar[str] = "net.layer4 (last residual stage, 2048 ch, 8x8 cells of 32 px)"
-
-    @staticmethod
-    def cache_frame_inputs(clip: MediaClip) -> None:
-        """Cache the centre crops (:func:`center_crops`) before the pipeline releases the frames' pixels."""
-        center_crops(clip)
+    #: caches the centre crops (:func:`center_crops`) before the pipeline releases the frames' pixels
+    cache_frame_inputs = staticmethod(center_crops)
 
     def __init__(self, device: str = "cpu", model_dir: str | Path | None = None, batch_size: int = 8,
                  explain: bool = True):
@@ -652,11 +649,8 @@ class CameraFusionDetector:
     id: ClassVar[str] = FUSION_ID
     task: ClassVar[str] = TASK
     requires_weights: ClassVar[tuple[str, ...]] = (AUDIO_ID, IMAGE_ID)
-
-    @staticmethod
-    def cache_frame_inputs(clip: MediaClip) -> None:
-        """Cache the image model's centre crops before the pipeline releases the frames' pixels."""
-        center_crops(clip)
+    #: the image model's centre crops, cached before the pipeline releases the frames' pixels
+    cache_frame_inputs = staticmethod(center_crops)
     aggregation: ClassVar[str] = ("late fusion of p_a (camera.audio) and p_v (camera.image), equal weights: product "
                                   "rule argmax(p_a*p_v) (class_probs, renormalised) and sum rule argmax(p_a+p_v) "
                                   "(parameters['sum_rule']) (seed 1 §1.9)")
