@@ -43,6 +43,7 @@ from .media import (
     probe,
 )
 from .media.probe import utc_now_iso
+from .weights import hash_check
 
 log = logging.getLogger(__name__)
 
@@ -1003,8 +1004,12 @@ def analyze(
     stages = _Stages(progress, {"probe": 1, "frames": 3, "faces": 4, "features": 2, "detectors": 6 * n_det, "verify": 1})
     cancel = cancel or (lambda: False)
 
+    def check_cancel() -> None:  # before the clip exists; then clip.check_cancel
+        if cancel():
+            raise AnalysisCancelled(f"{path}: analysis cancelled")
+
     stages.report("probe", "Hashing and probing", 0.0)
-    evidence = probe(path)
+    evidence = probe(path, check=check_cancel)
     clip = MediaClip(path, cfg, evidence=evidence, cancel=cancel)
     clip.check_cancel()
     warnings = list(evidence.warnings)
@@ -1081,7 +1086,8 @@ def analyze(
         stages.report("detectors", label, k / max(n_det, 1))
         d_started, d_t0 = utc_now_iso(), time.perf_counter()
         try:
-            instance = create_detector(det, device=clip.device) if isinstance(det, str) else det
+            with hash_check(clip.check_cancel):  # a weight file's hash stops on cancel too
+                instance = create_detector(det, device=clip.device) if isinstance(det, str) else det
             try:
                 res = instance.analyze(
                     clip, progress=lambda f, k=k: stages.report("detectors", label, (k + f) / max(n_det, 1))
@@ -1109,7 +1115,7 @@ def analyze(
     stages.report("verify", "Re-hashing evidence", 0.0)
     from .media import sha256_file
 
-    end_hash = sha256_file(path)
+    end_hash = sha256_file(path, check=clip.check_cancel)
     if end_hash != evidence.sha256:
         warnings.append(f"EVIDENCE CHANGED DURING ANALYSIS: SHA-256 was {evidence.sha256}, now {end_hash}")
     stages.report("verify", "Done", 1.0)

@@ -15,13 +15,15 @@ checkout (or of the frozen app's bundle folder, see :func:`resources_dir`), then
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import platformdirs
 
@@ -170,6 +172,36 @@ def load_card(model_dir: str | Path) -> ModelCard:
         raise WeightsError(f"{path}: invalid model card ({exc})") from exc
 
 
+_HASH_CHECK = threading.local()
+
+
+@contextlib.contextmanager
+def hash_check(check: Callable[[], None] | None) -> Iterator[None]:
+    """Call ``check()`` between the chunks of every weight file hashed on this thread in the block.
+
+    Weights are hashed inside detector constructors (:func:`load_weights`), out of reach
+    of an explicit argument; the analysis pipeline wraps detector creation in this
+    block with its cancel check, so a Cancel during the hash of a large or cold weight
+    file takes effect within one 1 MiB chunk. Blocks nest; the previous check is restored.
+    """
+    previous = getattr(_HASH_CHECK, "check", None)
+    _HASH_CHECK.check = check
+    try:
+        yield
+    finally:
+        _HASH_CHECK.check = previous
+
+
+def weights_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a weight file, honouring the thread's :func:`hash_check`.
+
+    Raises:
+        EvidenceNotFound, EvidenceReadError: the file is missing or unreadable; whatever
+            the check raises.
+    """
+    return sha256_file(path, check=getattr(_HASH_CHECK, "check", None))
+
+
 def load_weights(model_dir: str | Path, device: str = "cpu") -> tuple[dict[str, Any], ModelCard]:
     """Load ``model.safetensors`` after checking its SHA-256 against the card.
 
@@ -191,7 +223,7 @@ def load_weights(model_dir: str | Path, device: str = "cpu") -> tuple[dict[str, 
     wpath = model_dir / WEIGHTS_FILE
     if not wpath.is_file():
         raise WeightsNotFound(f"{wpath}: weight file not found")
-    actual = sha256_file(wpath)
+    actual = weights_sha256(wpath)
     if actual != card.sha256:
         raise WeightsIntegrityError(
             f"{wpath}: SHA-256 {actual} does not match the model card ({card.sha256}); "

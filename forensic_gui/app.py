@@ -174,6 +174,7 @@ class MainWindow(QMainWindow):
         self.case_dirty = False
         self.integrity_problems: list[str] = []
         self._refresh_gen, self.refreshed = 0, True  # see _refresh_result
+        self._overlay_deferred = False  # see _refresh_result
         self.queue = AnalysisQueue(self.store, self)
         self.queue.progress.connect(self._progress)
         self.queue.finished.connect(self._analysis_done)
@@ -523,15 +524,20 @@ class MainWindow(QMainWindow):
     def _refresh_result(self) -> None:
         """Re-fill the panes from the current entry's result (full, else prepared).
 
-        Done in three short steps, each in its own event-loop turn (spectrogram;
-        timeline and detector panel; the displayed frame's boxes, crops and
-        overlay), so that a result arriving during playback never blocks the UI
-        thread for long. A newer refresh supersedes the steps of an older one.
+        A result arriving during playback must never block the UI thread for long
+        (issue 4: no gap over 100 ms), and the first fill of a pane costs most (plots
+        are laid out when first shown). So the work is split into short steps, each in
+        its own event-loop turn, with the window repainted in between: spectrogram;
+        score timeline; detector table and verdict; camera panel and log-mel Grad-CAM;
+        the selected detector's curves; the displayed frame's boxes and crops; its
+        heatmap overlay, spectrum and reference faces. A newer refresh supersedes the
+        steps of an older one; :attr:`refreshed` turns True after the last step.
         """
         self._refresh_gen += 1
         gen = self._refresh_gen
         entry = self.current
         view = entry.view if entry else None
+        result = entry.result if entry else None
         duration = self.server.duration_s if self.server is not None else (
             entry.evidence.duration_s or 0.0 if entry and entry.evidence else 0.0)
         if view is None:
@@ -544,29 +550,47 @@ class MainWindow(QMainWindow):
         self._overlay_cache = None
         self._suspicious_rank = -1
 
-        def scores_and_panel():
-            if gen != self._refresh_gen:
-                return
+        def timeline():
             series = {}
-            if entry is not None and entry.result is not None:
-                for det in entry.result.detector_ids:
-                    s = entry.result.scores(det)
-                    if len(s.score):
-                        series[det] = (s.pts, s.score)
+            for det in result.detector_ids if result is not None else ():
+                s = result.scores(det)
+                if len(s.score):
+                    series[det] = (s.pts, s.score)
             self.timeline.set_series(series, self.colours, duration)
-            self.panel.set_result(entry.result if entry else None, self.colours)
-            self.camera_panel.set_result(entry.result if entry else None)
+
+        def panel():
+            self._overlay_deferred = True  # the panel's overlayChanged: drawn by the last step
+            try:
+                self.panel.set_result(result, self.colours)
+            finally:
+                self._overlay_deferred = False
+
+        def camera():
+            self.camera_panel.set_result(result)
             self._refresh_gradcam()
-            self._detector_selected(self.panel.selected or "")
-            QTimer.singleShot(0, frame)
 
         def frame():
-            if gen == self._refresh_gen and self.playback.current is not None:
-                self._frame_shown(self.playback.current)
-            self.refreshed = gen == self._refresh_gen
+            if self.playback.current is not None:
+                self._overlay_deferred = True
+                try:
+                    self._frame_shown(self.playback.current)
+                finally:
+                    self._overlay_deferred = False
+
+        steps = (timeline, panel, camera, lambda: self._detector_selected(self.panel.selected or ""),
+                 frame, self._refresh_overlay)
+
+        def run(k: int) -> None:
+            if gen != self._refresh_gen:
+                return
+            steps[k]()
+            if k + 1 < len(steps):
+                QTimer.singleShot(0, lambda: run(k + 1))
+            else:
+                self.refreshed = True
 
         self.refreshed = False
-        QTimer.singleShot(0, scores_and_panel)
+        QTimer.singleShot(0, lambda: run(0))
 
     def _refresh_gradcam(self) -> None:
         """Lay camera.audio's log-mel Grad-CAM over the spectrogram pane when toggled on (else remove it).
@@ -626,6 +650,8 @@ class MainWindow(QMainWindow):
         self._refresh_overlay()
 
     def _refresh_overlay(self) -> None:
+        if self._overlay_deferred:
+            return
         frame = self.playback.current
         res = self.current.result if self.current else None
         sel = self.panel.overlay_selection
@@ -1072,6 +1098,7 @@ class MainWindow(QMainWindow):
             self._default_layout_pending = False
             if not self.settings.value("state"):
                 QTimer.singleShot(0, self.default_layout)
+            QTimer.singleShot(0, self.panel.warm_up_plots)  # see DetectorPanel.warm_up_plots
 
     def show_message(self, text: str, error: bool = False) -> None:
         """Non-modal message in the status bar (errors in red; the app stays usable)."""

@@ -264,6 +264,8 @@ class DetectorPanel(QWidget):
         self.spectrum.plotItem.addLegend(offset=(6, 4), labelTextColor="#DDDDDD")
         self.spectrum.setToolTip("Azimuthal spectrum of the face at the nearest scored frame vs. the class means")
         self.spectrum.hide()
+        self._spectrum_items: dict[str, pg.PlotDataItem] = {}
+        self._spectrum_title = ""
         lay.addWidget(self.spectrum)
 
         self.explain_plot = pg.PlotWidget(background="#202020")
@@ -283,6 +285,9 @@ class DetectorPanel(QWidget):
         self.card = QTextBrowser()
         self.card.setOpenExternalLinks(False)
         self.card.setMinimumHeight(80)
+        # the card takes the panel's spare height: a scroll bar that came and went with the plots
+        # above would change its width and re-wrap the whole card in one long UI turn
+        self.card.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         lay.addWidget(QLabel("Model card"))
         lay.addWidget(self.card, 1)
         self.selected: str | None = available[0] if available else None
@@ -447,20 +452,59 @@ class DetectorPanel(QWidget):
         self.overlayChanged.emit()
 
     def show_spectrum(self, curves: dict[str, np.ndarray], colours: dict[str, str], title: str) -> None:
-        """Plot a spectrum detector's curves at the current time (hidden when empty)."""
+        """Plot a spectrum detector's curves at the current time (hidden when empty).
+
+        Args:
+            curves: ``{"frame" | "class_mean/<class>": power (300,) float}``, one azimuthal
+                spectrum per curve (spec 4.2), x = spatial frequency bin.
+            title: the plot's title (set only when it changes).
+
+        Redrawn whenever the scored frame nearest to the displayed one changes during
+        playback, so the curve items are kept and only their data replaced.
+        """
         if not curves:
             self.spectrum.hide()
             return
         pi = self.spectrum.plotItem
-        pi.clear()
-        pi.legend.clear()
-        pi.setTitle(title, color="#DDDDDD", size="9pt")
-        styles = {"frame": pg.mkPen("#FFFFFF", width=2), "class_mean/real": pg.mkPen("#7CD67C", width=1.5),
-                  "class_mean/fake": pg.mkPen("#FF6B6B", width=1.5)}
+        if list(curves) != list(self._spectrum_items):
+            for item in self._spectrum_items.values():
+                pi.removeItem(item)
+            pi.legend.clear()
+            styles = {"frame": pg.mkPen("#FFFFFF", width=2), "class_mean/real": pg.mkPen("#7CD67C", width=1.5),
+                      "class_mean/fake": pg.mkPen("#FF6B6B", width=1.5)}
+            self._spectrum_items = {
+                name: pi.plot(pen=styles.get(name, pg.mkPen("#AAAAAA")),
+                              name="this face" if name == "frame" else name.split("/", 1)[-1] + " mean")
+                for name in curves}
         for name, y in curves.items():
-            label = "this face" if name == "frame" else name.split("/", 1)[-1] + " mean"
-            pi.plot(np.arange(len(y)), y, pen=styles.get(name, pg.mkPen("#AAAAAA")), name=label)
+            self._spectrum_items[name].setData(np.arange(len(y)), np.asarray(y, dtype=np.float64))
+        if title != self._spectrum_title:
+            pi.setTitle(title, color="#DDDDDD", size="9pt")
+            self._spectrum_title = title
         self.spectrum.show()
+
+    def warm_up_plots(self) -> None:
+        """Lay out and paint the (hidden) spectrum and explanation plots once, then hide them again.
+
+        pyqtgraph lays a plot out and builds its axis and legend pictures the first time it
+        is shown, which costs a long event-loop turn; paid here, when the window opens,
+        rather than when the first result arrives during playback (issue 4: the UI thread
+        never stalls over 100 ms). Call with the panel visible; does nothing while either plot
+        already shows a result.
+        """
+        if self.spectrum.isVisible() or self.explain_plot.isVisible():
+            return
+        x = np.arange(300, dtype=np.float64)
+        self.show_spectrum({"frame": np.exp(-x / 80.0), "class_mean/real": np.exp(-x / 90.0),
+                            "class_mean/fake": np.exp(-x / 70.0)}, {}, "warm-up")
+        self.show_plots({"warm-up": {"x": x[:41] - 20, "series": {"a": np.cos(x[:41] / 8.0)}, "marker_x": 0.0,
+                                     "x_label": "offset", "y_label": "distance"}}, "#FFFFFF")
+        if self.layout() is not None:
+            self.layout().activate()
+        for plot in (self.spectrum, self.explain_plot):
+            plot.viewport().repaint()
+        self.show_spectrum({}, {}, "")
+        self.show_plots({}, "#FFFFFF")
 
     def show_plots(self, plots: dict[str, dict], colour: str) -> None:
         """Draw a detector's ``kind="line"`` explanation plots (e.g. the A/V offset curve); empty hides."""

@@ -657,8 +657,7 @@ class CameraFusionDetector:
 
     def __init__(self, device: str = "cpu", audio_dir: str | Path | None = None, image_dir: str | Path | None = None,
                  batch_size: int = 8, model_dir: str | Path | None = None):
-        from engine.media.container import sha256_file
-        from engine.weights import WEIGHTS_FILE, WeightsNotFound
+        from engine.weights import WEIGHTS_FILE, WeightsNotFound, weights_sha256
 
         dev = resolve_device(device)
         if model_dir is not None and (audio_dir is None or image_dir is None):
@@ -676,7 +675,7 @@ class CameraFusionDetector:
             w = net.model_dir / WEIGHTS_FILE
             if not w.is_file():
                 raise WeightsNotFound(f"{w}: weight file not found")
-            if sha256_file(w) != net.sha256:
+            if weights_sha256(w) != net.sha256:
                 raise WeightsIntegrityError(f"{w}: SHA-256 does not match the model card ({net.sha256}); "
                                             "the file is corrupt or was replaced — refusing to load it")
         self.classes = list(self.audio.classes)

@@ -12,7 +12,7 @@ import hashlib
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import av
 
@@ -70,11 +70,14 @@ def check_frame_size(path: str | Path, width: int, height: int) -> None:
         )
 
 
-def sha256_file(path: str | Path) -> str:
+def sha256_file(path: str | Path, check: Callable[[], None] | None = None) -> str:
     """SHA-256 of a file's bytes, read in 1 MiB chunks (bounded memory).
 
     Args:
         path: the file; opened read-only.
+        check: called before each chunk; whatever it raises ends the hash (the
+            analysis pipeline passes its cancel check, so hashing gigabytes of
+            evidence or a cold weight file stops within one chunk of a Cancel).
 
     Returns:
         Lower-case hex digest (64 characters).
@@ -82,12 +85,18 @@ def sha256_file(path: str | Path) -> str:
     Raises:
         EvidenceNotFound: the path does not exist.
         EvidenceReadError: the file cannot be read.
+        Exception: whatever ``check`` raises (e.g. ``engine.pipeline.AnalysisCancelled``).
     """
     path = Path(path)
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(HASH_CHUNK_BYTES), b""):
+            while True:
+                if check is not None:
+                    check()
+                chunk = fh.read(HASH_CHUNK_BYTES)
+                if not chunk:
+                    break
                 digest.update(chunk)
     except FileNotFoundError as exc:
         raise EvidenceNotFound(path, "file not found") from exc

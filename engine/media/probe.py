@@ -13,7 +13,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import av
 
@@ -264,7 +264,8 @@ def _normalise_rotation(deg: int) -> int:
     return int(90 * round(deg / 90)) % 360
 
 
-def probe(path: str | Path, *, require_video: bool = False, strict: bool = False) -> Evidence:
+def probe(path: str | Path, *, require_video: bool = False, strict: bool = False,
+          check: Callable[[], None] | None = None) -> Evidence:
     """Identify an evidence file and hash it (SHA-256), read-only.
 
     Args:
@@ -272,6 +273,8 @@ def probe(path: str | Path, *, require_video: bool = False, strict: bool = False
         require_video: raise :class:`NoVideoStream` for audio-only files.
         strict: raise :class:`CorruptMedia` when the file is only partly readable
             (truncated) instead of returning it with a warning.
+        check: called between the hash's 1 MiB chunks (see :func:`sha256_file`); what it
+            raises, e.g. a cancel, ends the probe.
 
     Returns:
         :class:`Evidence`.
@@ -283,7 +286,7 @@ def probe(path: str | Path, *, require_video: bool = False, strict: bool = False
     given = check_file(path)
     path = given.resolve()
     size = path.stat().st_size
-    digest = sha256_file(path)
+    digest = sha256_file(path, check=check)
     warnings: list[str] = []
     if given.is_symlink():  # the report names the file actually read, and how it was reached
         warnings.append(f"opened through a symbolic link: {given.absolute()} -> {path}")

@@ -134,6 +134,25 @@ def test_cancel_raises_and_saves_nothing(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_cancel_during_a_detectors_weight_hash_stops_it(monkeypatch):
+    import engine.weights
+
+    hashed = []
+    real = engine.weights.sha256_file
+
+    def spy(path, check=None):
+        hashed.append((path.name, check is not None))
+        return real(path, check=check)
+
+    monkeypatch.setattr(engine.weights, "sha256_file", spy)
+    running = []
+    with pytest.raises(AnalysisCancelled):
+        analyze(SAMPLE, ["deepfake.freq"], device="cpu", config=ClipConfig(sampling=Uniform(4)),
+                compute_features=(), progress=lambda stage, f: running.append("Running" in stage),
+                cancel=lambda: any(running))
+    assert hashed == [("model.safetensors", True)]  # the Cancel reached the hash of the weights
+
+
 def test_npz_never_pickles(tmp_path):
     from engine.io import atomic_save_npz
 

@@ -10,6 +10,7 @@ from engine.weights import (
     WeightsIntegrityError,
     WeightsNotFound,
     find_model_dir,
+    hash_check,
     load_weights,
     save_weights,
 )
@@ -55,3 +56,27 @@ def test_search_path_env_first(tmp_path, monkeypatch):
     save_weights(torch.nn.Linear(4, 2).state_dict(), _card(), tmp_path / "test.tiny")
     monkeypatch.setenv("FORENSIC_MODELS_DIR", str(tmp_path))
     assert find_model_dir("test.tiny") == tmp_path / "test.tiny"
+
+
+def test_hash_check_is_polled_while_weights_are_hashed_and_restored_after(tmp_path):
+    save_weights(torch.nn.Linear(4, 2).state_dict(), _card(), tmp_path / "m")
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def stop():
+        calls.append(1)
+        raise Stop
+
+    with pytest.raises(Stop), hash_check(stop):  # e.g. a Cancel while a detector's weights load
+        load_weights(tmp_path / "m")
+    assert calls == [1]
+    with hash_check(lambda: calls.append(2)):
+        with hash_check(None):
+            load_weights(tmp_path / "m")
+        assert calls == [1]  # the inner block switched it off
+        load_weights(tmp_path / "m")
+    assert calls[1:] and set(calls[1:]) == {2}
+    load_weights(tmp_path / "m")  # outside any block: no check
+    assert set(calls[1:]) == {2}

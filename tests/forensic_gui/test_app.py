@@ -46,6 +46,9 @@ def test_opening_a_sample_fills_all_three_panes(qtbot, window):
     assert len(t) == 32 and np.all((s >= 0) & (s <= 1))
     assert window.panel.table.rowCount() == 1 and window.panel.table.item(0, 0).text() == "deepfake.freq"
     assert "Limitations" in window.panel.card.toHtml()
+    # deepfake.freq's explanation: the face's azimuthal spectrum against the class means
+    assert window.panel.spectrum.isVisible() and set(window.panel._spectrum_items) == {
+        "frame", "class_mean/real", "class_mean/fake"}
     # reopening analysed evidence is instant: the stored result is found by SHA-256
     again = MainWindow(store=window.store, settings_path=window.settings.fileName(), prepare=False)
     qtbot.addWidget(again)
@@ -107,6 +110,21 @@ def test_ui_thread_never_stalls_during_analysis(qtbot, window):
     timer.stop()
     assert len(gaps) > 50
     assert max(gaps[1:]) <= 100, f"UI thread stalled {max(gaps[1:])} ms"
+
+
+def test_plots_are_warmed_up_hidden_and_the_spectrum_keeps_its_curves(qtbot, window):
+    panel = window.panel
+    qtbot.waitUntil(lambda: panel.spectrum.plotItem.titleLabel.text == "warm-up", timeout=5000)  # painted once
+    assert not panel.spectrum.isVisible() and not panel.explain_plot.isVisible()
+    x = np.linspace(1.0, 0.0, 300)
+    panel.show_spectrum({"frame": x, "class_mean/real": x, "class_mean/fake": x}, {}, "deepfake.freq: a")
+    items = dict(panel._spectrum_items)
+    panel.show_spectrum({"frame": x ** 2, "class_mean/real": x, "class_mean/fake": x}, {}, "deepfake.freq: b")
+    assert panel._spectrum_items == items  # redrawn in place during playback
+    assert np.allclose(items["frame"].getData()[1], x ** 2)
+    assert panel.spectrum.plotItem.titleLabel.text == "deepfake.freq: b" and panel.spectrum.isVisible()
+    panel.show_spectrum({}, {}, "")
+    assert not panel.spectrum.isVisible()
 
 
 def test_cancel_stops_the_worker_within_one_second(qtbot, window):

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import REAL_VIDEOS, which_or_skip
 from engine.media import probe
+from engine.media.container import HASH_CHUNK_BYTES, sha256_file
 
 
 #: Files whose r_frame_rate differs between Debian's FFmpeg 5.1 (ffprobe) and the FFmpeg bundled in
@@ -126,3 +127,24 @@ def test_audio_only_probe_ok(gen_dir):
     ev = probe(make_audio_only(gen_dir / "speech_only.m4a"))
     assert ev.video == () and ev.has_audio
     assert any("no video stream" in w for w in ev.warnings)
+
+
+def test_hash_polls_its_check_between_chunks_and_stops_on_its_error(tmp_path):
+    path = tmp_path / "big.bin"
+    path.write_bytes(bytes(range(256)) * (HASH_CHUNK_BYTES // 256) * 3 + b"tail")  # 3 chunks and a bit
+    calls = []
+    assert sha256_file(path, check=lambda: calls.append(1)) == sha256_file(path)
+    assert len(calls) == 5  # before each of the 4 chunks and before the end of file
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_after_two():
+        calls.append(2)
+        if calls.count(2) > 2:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        sha256_file(path, check=cancel_after_two)
+    with pytest.raises(Cancelled):
+        probe(path, check=cancel_after_two)  # the evidence hash on open stops too
