@@ -65,7 +65,9 @@ TRACK_COLOURS = [QColor("#00E5FF"), QColor("#FFEA00"), QColor("#FF4081"), QColor
 
 # ============================================================================ intake
 class _ProbeSignals(QObject):
-    done = Signal(str, object)  # path as opened (a symlink stays the link), Evidence (path = the file read)
+    # path as opened (a symlink stays the link), Evidence (path = the file read),
+    # (stored analysis ResultView | None, stored preparation ResultView | None)
+    done = Signal(str, object, object)
     failed = Signal(str, str)  # path, message
 
 
@@ -105,16 +107,29 @@ class CallTask(QRunnable):
 
 
 class ProbeTask(QRunnable):
-    """Hash (SHA-256) and probe one file off the GUI thread."""
+    """Hash (SHA-256) and probe one file off the GUI thread, and load its stored results.
 
-    def __init__(self, path: Path):
+    The stored results (JSON plus an npz of heatmaps and spectrogram, megabytes for a
+    full analysis) are read here too, so opening analysed evidence does not hold the
+    UI thread.
+
+    Args:
+        path: the evidence file (read-only).
+        store: the result store looked up by the file's SHA-256 (None: none).
+    """
+
+    def __init__(self, path: Path, store: ResultStore | None = None):
         super().__init__()
         self.path = path
+        self.store = store
         self.signals = _ProbeSignals()
 
     def run(self) -> None:  # noqa: D102 - QRunnable API
         try:
-            self.signals.done.emit(str(self.path), probe(self.path))
+            ev = probe(self.path)
+            stored = (None, None) if self.store is None else (
+                self.store.load(ev.sha256), self.store.load(ev.sha256, "prepare"))
+            self.signals.done.emit(str(self.path), ev, stored)
         except EvidenceError as exc:
             self.signals.failed.emit(str(self.path), str(exc))
         except Exception as exc:  # never let a worker exception vanish: name the file and the problem
@@ -397,12 +412,12 @@ class MainWindow(QMainWindow):
         self.list.addItem(item)
         self.entries[path] = EvidenceEntry(path, item)
         self.settings.setValue("last_dir", str(path.parent))
-        task = ProbeTask(path)
+        task = ProbeTask(path, self.store)
         task.signals.done.connect(self._probed)
         task.signals.failed.connect(self._probe_failed)
         self.pool.start(task)
 
-    def _probed(self, opened: str, ev: Evidence) -> None:
+    def _probed(self, opened: str, ev: Evidence, stored: tuple[ResultView | None, ResultView | None]) -> None:
         # keyed by the path as opened: through a symlink ev.path is the resolved target
         entry = self.entries.get(Path(opened).absolute())
         if entry is None:
@@ -418,8 +433,8 @@ class MainWindow(QMainWindow):
             self.case.add_evidence(ev)
             self._case_changed()
         self._remember_recent(entry.path)
-        entry.result = self.store.load(ev.sha256) or self._case_result(entry.path)
-        entry.prepared = self.store.load(ev.sha256, "prepare")
+        entry.result = stored[0] or self._case_result(entry.path)
+        entry.prepared = stored[1]
         if entry.result is not None:
             entry.item.setText(f"{ev.name}  ✓ analysed")
         elif entry.prepared is None and self.prepare_on_open and ev.video:
